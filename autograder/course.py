@@ -1,0 +1,114 @@
+"""The nbgrader configuration of the course, shared by ``nbgrader_config.py`` and the CLI.
+
+Folder layout (relative to the course root, the repository root by default):
+
+    solutions/<assignment>/            nbgrader source (the instructor's notebooks)
+    exercises/<assignment>/            the released student notebooks (committed)
+    grading/submitted/<student>/<assignment>/   collected submissions  (gitignored)
+    grading/autograded/..., grading/feedback/..., grading/gradebook.db (gitignored)
+"""
+import asyncio
+import copy
+import os
+import sys
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+
+ASSIGNMENTS = ("activations",)
+GRADING_DIR = "grading"
+DEFAULT_TIMEOUT = 30  # seconds per cell
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute, but one bad cell cannot lose the whole submission.
+
+    nbgrader interrupts a cell that runs past the timeout; a loop that swallows
+    KeyboardInterrupt (``except:``/``except BaseException``) ignores that and the
+    whole autograde of the student fails, as does a cell that kills the kernel
+    (``os._exit``, a segfault, memory). Here such a cell gets an error output that
+    says what happened, the kernel is restarted, every earlier cell except the
+    broken ones is replayed silently, and grading continues with the next cell:
+    the student loses the points of what the broken cell broke, nothing more.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False  # a timeout raises; we restart instead
+        self._broken_cells = set()
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except (CellTimeoutError, DeadKernelError, asyncio.TimeoutError) as exc:
+            self._broken_cells.add(cell_index)
+            cell.outputs.append(self._error_output(exc))
+            await self._restart_and_replay(cell_index)
+            return cell
+
+    def _error_output(self, exc):
+        if isinstance(exc, DeadKernelError):
+            ename, text = "KernelDied", ("the Python kernel crashed while running this cell "
+                                         "(os._exit, a segfault or running out of memory).")
+        else:
+            ename, text = "CellTimeoutError", (f"this cell ran for more than {self.timeout} s and was stopped "
+                                               "(an infinite loop, or a loop that catches KeyboardInterrupt).")
+        message = f"{text} The kernel was restarted and grading went on with the next cell."
+        return NotebookNode(output_type="error", ename=ename, evalue=message,
+                            traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
+
+    async def _restart_and_replay(self, upto):
+        await self.km.restart_kernel(now=True)
+        await self.kc.wait_for_ready(timeout=60)
+        for index, cell in enumerate(self.nb.cells[:upto]):
+            if cell.cell_type == "code" and index not in self._broken_cells:
+                try:
+                    await super().async_execute_cell(copy.deepcopy(cell), index, store_history=False)
+                except (CellTimeoutError, DeadKernelError, asyncio.TimeoutError):
+                    self._broken_cells.add(index)
+                    await self.km.restart_kernel(now=True)
+                    await self.kc.wait_for_ready(timeout=60)
+
+
+def configure(c, root, timeout=DEFAULT_TIMEOUT):
+    """Apply the course's nbgrader settings to the traitlets config ``c``."""
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
+                                        GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, ClearMetadataPreprocessor
+
+    # nbgrader runs `alembic` to create a gradebook: find it beside this Python
+    # even when the virtual environment is not activated.
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    grading = os.path.join(root, GRADING_DIR)
+    os.makedirs(grading, exist_ok=True)  # sqlite cannot create the folder of its file
+    c.CourseDirectory.root = root
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.release_directory = "exercises"
+    c.CourseDirectory.submitted_directory = os.path.join(GRADING_DIR, "submitted")
+    c.CourseDirectory.autograded_directory = os.path.join(GRADING_DIR, "autograded")
+    c.CourseDirectory.feedback_directory = os.path.join(GRADING_DIR, "feedback")
+    c.CourseDirectory.db_url = f"sqlite:///{os.path.join(grading, 'gradebook.db')}"
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
+    # Students' notebooks run with our resilient executor, a per-cell timeout, no
+    # history file (parallel kernels would share one) and short tracebacks.
+    c.Execute.timeout = timeout
+    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
+    c.ResilientExecute.timeout = timeout
+    c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
+    c.Autograde.autograde_preprocessors = [
+        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    ]
+    # Feedback must never show hidden tests (nbgrader's default does).
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # The released notebook is rendered in the book: keep it free of outputs.
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    return c
+
+
+def make_config(root, timeout=DEFAULT_TIMEOUT):
+    from traitlets.config import Config
+    return configure(Config(), os.path.abspath(root), timeout)

@@ -1,0 +1,41 @@
+"""Helpers: run a notebook's code in-process, and inject known mistakes (mutants)."""
+import copy
+import pathlib
+
+import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load(path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def is_test(cell):
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def namespace(nb):
+    """Execute every code cell except the test cells; return the resulting globals."""
+    ns = {"__name__": "__notebook__"}
+    transform = TransformerManager().transform_cell
+    for cell in nb.cells:
+        if cell.cell_type == "code" and not is_test(cell):
+            exec(compile(transform(cell.source), grade_id(cell) or "<cell>", "exec"), ns)
+    return ns
+
+
+def with_mutant(nb, mutant):
+    """A copy of the notebook with the mutant's definition appended to its function's cell."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and f"def {mutant.function}(" in cell.source and not is_test(cell):
+            cell.source += "\n\n\n# --- injected mistake: " + mutant.name + "\n" + mutant.source.strip() + "\n"
+            return nb
+    raise LookupError(f"no cell defines {mutant.function}")
