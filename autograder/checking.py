@@ -287,14 +287,14 @@ def check_forward(func, func_name, cases: Iterable[Case], reference, mistakes: S
 
 
 def check_backward(forward, backward, func_name, cases: Iterable[Case], reference,
-                   mistakes: Sequence[Mistake] = ()):
+                   mistakes: Sequence[Mistake] = (), forward_name=None):
     """Check ``grads = backward(dout, cache)`` against torch.autograd.
 
     The upstream gradient is random (seeded by the case). ``case.grads`` names the
     inputs whose gradients ``backward`` returns, in order.
     """
     start, worst, count = time.perf_counter(), 0.0, 0
-    forward_name = func_name.replace("_backward", "_forward")
+    forward_name = forward_name or func_name.replace("_backward", "_forward")
     for case in cases:
         args = copy.deepcopy(case.inputs)
         result, _ = call_student(forward, forward_name, list(args.values()), case)

@@ -13,10 +13,12 @@ import os
 import sys
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
+from traitlets import Bool
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
-ASSIGNMENTS = ("activations",)
+ASSIGNMENTS = ("activations", "normalization")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
 
@@ -33,10 +35,12 @@ class ResilientExecute(Execute):
     the student loses the points of what the broken cell broke, nothing more.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.interrupt_on_timeout = False  # a timeout raises; we restart instead
+    # A timeout raises CellTimeoutError at once; we restart instead of interrupting.
+    interrupt_on_timeout = Bool(False, help="Interrupt (instead of restart) on timeout.").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
         self._broken_cells = set()
+        return super().preprocess(nb, resources, km)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         try:
@@ -46,6 +50,9 @@ class ResilientExecute(Execute):
             cell.outputs.append(self._error_output(exc))
             await self._restart_and_replay(cell_index)
             return cell
+
+    # nbclient binds execute_cell to its own coroutine: rebind it to ours.
+    execute_cell = run_sync(async_execute_cell)
 
     def _error_output(self, exc):
         if isinstance(exc, DeadKernelError):
@@ -58,17 +65,24 @@ class ResilientExecute(Execute):
         return NotebookNode(output_type="error", ename=ename, evalue=message,
                             traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"])
 
-    async def _restart_and_replay(self, upto):
+    async def _restart(self):
+        """Kill and restart the kernel; a new client, so no stale message is read."""
         await self.km.restart_kernel(now=True)
-        await self.kc.wait_for_ready(timeout=60)
+        self.kc.stop_channels()
+        self.kc = self.km.client()
+        await ensure_async(self.kc.start_channels())
+        await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        self.kc.allow_stdin = False
+
+    async def _restart_and_replay(self, upto):
+        await self._restart()
         for index, cell in enumerate(self.nb.cells[:upto]):
             if cell.cell_type == "code" and index not in self._broken_cells:
                 try:
                     await super().async_execute_cell(copy.deepcopy(cell), index, store_history=False)
                 except (CellTimeoutError, DeadKernelError, asyncio.TimeoutError):
                     self._broken_cells.add(index)
-                    await self.km.restart_kernel(now=True)
-                    await self.kc.wait_for_ready(timeout=60)
+                    await self._restart()
 
 
 def configure(c, root, timeout=DEFAULT_TIMEOUT):

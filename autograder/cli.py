@@ -1,0 +1,147 @@
+"""``python -m autograder``: the instructor's commands.
+
+    python -m autograder release activations        # solutions/ -> exercises/
+    python -m autograder check-release              # exercises/ equals a fresh release?
+    python -m autograder collect activations DIR    # DIR/<student>.ipynb -> grading/submitted/
+    python -m autograder grade activations          # autograde all, progress bar, table
+    python -m autograder feedback activations       # HTML feedback without hidden tests
+    python -m autograder export grades.csv          # one row per student and assignment
+    python -m autograder stats activations          # which tests fail most
+    python -m autograder demo                       # all of it on a synthetic class
+
+Run from the course root (the repository root), or pass --course-dir.
+"""
+import argparse
+import pathlib
+import sys
+import tempfile
+import time
+
+from . import course as settings
+from . import pipeline
+
+
+def _course(args):
+    return pipeline.Course(args.course_dir, timeout=getattr(args, "timeout", settings.DEFAULT_TIMEOUT))
+
+
+def cmd_release(args):
+    for assignment in args.assignments or settings.ASSIGNMENTS:
+        print(f"released {pipeline.release(_course(args), assignment)}")
+
+
+def cmd_check_release(args):
+    stale = [d for a in args.assignments or settings.ASSIGNMENTS for d in pipeline.check_release(_course(args), a)]
+    for line in stale:
+        print(f"out of date: {line}")
+    if stale:
+        print("Run `python -m autograder release` and commit exercises/.")
+        return 1
+    print("exercises/ equals a fresh release of solutions/.")
+    return 0
+
+
+def cmd_collect(args):
+    students = pipeline.collect(_course(args), args.assignment, args.source)
+    print(f"collected {len(students)} submissions into grading/submitted/: {', '.join(students)}")
+
+
+def cmd_grade(args):
+    course = _course(args)
+    start = time.perf_counter()
+    results = pipeline.grade(course, args.assignment, args.student or None)
+    elapsed = time.perf_counter() - start
+    print(pipeline.table(results))
+    print(f"\n{len(results)} submissions graded in {elapsed:.1f} s "
+          f"({elapsed / max(1, len(results)):.1f} s each)")
+    if args.feedback:
+        folders = pipeline.feedback(course, args.assignment, results)
+        print(f"feedback written to {course.path(settings.GRADING_DIR, 'feedback')} ({len(folders)} students)")
+    return results
+
+
+def cmd_feedback(args):
+    course = _course(args)
+    folders = pipeline.feedback(course, args.assignment)
+    print(f"feedback for {len(folders)} students in {course.path(settings.GRADING_DIR, 'feedback')}")
+
+
+def cmd_export(args):
+    print(f"grades written to {pipeline.export(_course(args), args.output)}")
+
+
+def cmd_stats(args):
+    cells, mistakes = pipeline.stats(_course(args), args.assignment)
+    print("Test cells failed most often:")
+    for name, count, total in cells:
+        print(f"  {name:<32} {count:>3}/{total}  {'#' * round(20 * count / max(1, total))}")
+    print("Likely mistakes named in the feedback:")
+    for name, count, total in mistakes:
+        print(f"  {name:<48} {count:>3}/{total}")
+
+
+def cmd_demo(args):
+    from . import demo
+    root = pathlib.Path(args.course_dir_demo or tempfile.mkdtemp(prefix="course-demo-"))
+    print(f"Creating a synthetic class in {root} ...")
+    course = demo.make_class(root, args.assignment)
+    course.timeout = args.timeout
+    args.course_dir, args.student, args.feedback = root, None, True
+    results = cmd_grade(args)
+    export = pipeline.export(course, root / "grades.csv")
+    print(f"grades exported to {export}")
+    args.course_dir = root
+    cmd_stats(args)
+    return 0 if results else 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--course-dir", default=".", type=pathlib.Path,
+                        help="the course root: solutions/, exercises/, grading/ (default: current folder)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("release", cmd_release, "Regenerate exercises/<assignment> from solutions/ (nbgrader generate_assignment).")
+    p.add_argument("assignments", nargs="*", help=f"assignments (default: all: {', '.join(settings.ASSIGNMENTS)})")
+    p = add("check-release", cmd_check_release, "Exit 1 if exercises/ differs from a fresh release of solutions/.")
+    p.add_argument("assignments", nargs="*", help="assignments (default: all)")
+    p = add("collect", cmd_collect, "Copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into grading/submitted/.")
+    p.add_argument("assignment")
+    p.add_argument("source", type=pathlib.Path, help="folder of submissions")
+    for name, func, help in [
+        ("grade", cmd_grade, "Autograde every submission of an assignment; print a summary table."),
+    ]:
+        p = add(name, func, help)
+        p.add_argument("assignment")
+        p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+        p.add_argument("--timeout", type=int, default=settings.DEFAULT_TIMEOUT,
+                       help="seconds a cell may run before it is stopped (default: %(default)s)")
+        p.add_argument("--feedback", action="store_true", help="also write the HTML feedback")
+    p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
+    p.add_argument("assignment")
+    p = add("export", cmd_export, "Export all grades as CSV.")
+    p.add_argument("output", nargs="?", default="grading/grades.csv", help="CSV path (default: %(default)s)")
+    p = add("stats", cmd_stats, "Show which test cells fail most and the most frequent diagnosed mistakes.")
+    p.add_argument("assignment")
+    p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
+    p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
+    p.add_argument("--timeout", type=int, default=5, help="per-cell timeout for the demo (default: %(default)s s)")
+    p.add_argument("--dir", dest="course_dir_demo", type=pathlib.Path,
+                   help="course folder to create (default: a new temporary folder)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except (RuntimeError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,127 @@
+"""The whole instructor pipeline under a real nbgrader autograde, on a synthetic class.
+
+One class per assignment (autograder/demo.py): the solution, the released notebook,
+one student per known mistake, and (activations) a looping, a crashing and a
+malformed submission. Slow (a kernel per student): marked ``slow``.
+"""
+import csv
+import json
+
+import nbformat
+import pytest
+
+from autograder import demo, pipeline
+from autograder.mutants import for_assignment
+from conftest import ASSIGNMENTS
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 5  # seconds per cell: the looping student costs a few of these
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def graded(request, tmp_path_factory):
+    assignment = request.param
+    root = tmp_path_factory.mktemp(f"course-{assignment}")
+    course = demo.make_class(root, assignment, broken=assignment == "activations")
+    course.timeout = TIMEOUT
+    results = {r.student: r for r in pipeline.grade(course, assignment, progress=False)}
+    pipeline.feedback(course, assignment, list(results.values()))
+    return assignment, course, results
+
+
+def test_solution_earns_every_automatic_point(graded):
+    _, _, results = graded
+    correct = results["correct"]
+    assert not correct.error and correct.cells
+    assert correct.failed_cells == ()
+    assert correct.score == sum(top for _, top in correct.cells.values())
+    assert correct.pending_manual > 0  # the written answers wait for the instructor
+
+
+def test_released_notebook_earns_zero(graded):
+    _, _, results = graded
+    stub = results["not_started"]
+    assert not stub.error and stub.cells
+    assert stub.score == 0
+    assert set(stub.failed_cells) == set(stub.cells)
+
+
+def graded_outputs(course, student, assignment):
+    """{grade_id: all error text of that cell} in the autograded notebook."""
+    (path,) = course.autograded(student, assignment).glob("*.ipynb")
+    out = {}
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        texts = ["\n".join(o.get("traceback", [])) + o.get("evalue", "") for o in cell.get("outputs", [])
+                 if o.get("output_type") == "error"]
+        out[gid] = "\n".join(texts)
+    return out
+
+
+def test_each_mistake_loses_only_its_layers_with_the_diagnosis(graded):
+    assignment, course, results = graded
+    for mutant in for_assignment(assignment):
+        result = results[mutant.name]
+        assert not result.error
+        failed = set(result.failed_cells)
+        assert failed, f"{mutant.name}: no point lost"
+        own = {c for c in result.cells if any(c.startswith(f"test_{layer}_") for layer in mutant.layers)}
+        assert failed <= own, f"{mutant.name} lost points outside its layers: {sorted(failed - own)}"
+        outputs = graded_outputs(course, mutant.name, assignment)
+        for cell in failed:
+            assert mutant.diagnosis in outputs[cell], f"{mutant.name}: {cell} does not name the mistake"
+
+
+def test_broken_submissions_lose_only_what_they_broke(graded):
+    assignment, course, results = graded
+    if assignment != "activations":
+        pytest.skip("the broken students are in the activations class")
+    full = len(results["correct"].cells)
+    for student, reason in [("loops", "CellTimeoutError"), ("crashes", "KernelDied")]:
+        r = results[student]
+        assert not r.error
+        assert 0 < len(r.failed_cells) < full / 2, (student, r.failed_cells)
+        outputs = graded_outputs(course, student, assignment)
+        assert any(reason in outputs[c] for c in r.failed_cells), student
+    malformed = results["malformed"]
+    assert malformed.error and "not a valid notebook" in malformed.error and malformed.score == 0
+    page = course.feedback_dir("malformed", assignment) / f"{assignment}.html"
+    assert "could not be graded" in page.read_text()
+
+
+def test_feedback_never_shows_hidden_tests(graded):
+    assignment, course, results = graded
+    pages = list(course.path("grading", "feedback").rglob("*.html"))
+    assert len(pages) >= len(results)
+    for page in pages:
+        text = page.read_text()
+        assert "HIDDEN TESTS" not in text and "hidden=True" not in text, page
+    # ...while the autograded notebooks did run them.
+    (path,) = course.autograded("correct", assignment).glob("*.ipynb")
+    assert "hidden=True" in path.read_text()
+
+
+def test_feedback_shows_the_diagnosis(graded):
+    assignment, course, _ = graded
+    mutant = for_assignment(assignment)[0]
+    (page,) = course.feedback_dir(mutant.name, assignment).glob("*.html")
+    assert mutant.diagnosis in page.read_text().replace("&#39;", "'").replace("&quot;", '"')
+
+
+def test_export_has_a_row_per_student(graded, tmp_path):
+    assignment, course, results = graded
+    rows = list(csv.DictReader(open(pipeline.export(course, tmp_path / "grades.csv"))))
+    mine = {r["student"]: r for r in rows if r["assignment"] == assignment}
+    assert set(mine) == set(results)
+    assert float(mine["correct"]["auto_score"]) == results["correct"].score
+    assert float(mine["not_started"]["score"]) == 0
+
+
+def test_stats_rank_the_failing_cells(graded):
+    assignment, course, results = graded
+    cells, mistakes = pipeline.stats(course, assignment)
+    counts = dict((name, count) for name, count, _ in cells)
+    assert counts, "no failing cell counted"
+    assert max(counts.values()) == cells[0][1]
+    named = {name for name, _, _ in mistakes}
+    assert for_assignment(assignment)[0].diagnosis.split(" (")[0] in " | ".join(named)
