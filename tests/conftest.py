@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # tests/notebooks.py
 
 import notebooks  # noqa: E402
+from notebooks import ROOT  # noqa: E402,F401
 from autograder import course  # noqa: E402
 
 ASSIGNMENTS = course.ASSIGNMENTS
