@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import dataclasses
+import functools
 import time
 import traceback
 import warnings
@@ -261,6 +262,19 @@ class Report:
         return text + (f"; {self.note}" if self.note else "")
 
     _repr_pretty_ = lambda self, p, cycle: p.text(repr(self))
+
+
+def public_check(check):
+    """Decorate a check that notebooks call: print its one-line report, return None.
+
+    A test cell must not end with a value: nbgrader reads a test cell's result as
+    partial credit (and warns that it will treat anything else as an error).
+    """
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        print(check(*args, **kwargs))
+
+    return wrapper
 
 
 # ---------------------------------------------------------------- generic checks

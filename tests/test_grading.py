@@ -105,7 +105,10 @@ def test_feedback_shows_the_diagnosis(graded):
     assignment, course, _ = graded
     mutant = for_assignment(assignment)[0]
     (page,) = course.feedback_dir(mutant.name, assignment).glob("*.html")
-    assert mutant.diagnosis in page.read_text().replace("&#39;", "'").replace("&quot;", '"')
+    text = page.read_text().replace("&#39;", "'").replace("&quot;", '"')
+    assert mutant.diagnosis in text
+    # The diagnosis, not a traceback into the checker.
+    assert "Traceback" not in text and "checking.py" not in text and "site-packages" not in text
 
 
 def test_export_has_a_row_per_student(graded, tmp_path):

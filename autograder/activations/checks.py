@@ -11,7 +11,7 @@ a student who passes the notebook's checks has seen every kind of input.
 """
 import numpy as np
 
-from ..checking import Case, Mistake, check_backward, check_forward, check_value, matches
+from ..checking import Case, Mistake, check_backward, check_forward, check_value, matches, public_check
 from . import reference as ref
 
 PUBLIC_SHAPES = [(4, 5), (2, 3, 4)]
@@ -250,7 +250,7 @@ def _pair(name, reference, cases, mistakes=()):
     forward_check.__name__, backward_check.__name__ = f"{name}_forward", f"{name}_backward"
     forward_check.__doc__ = f"Check {name}_forward(...) -> (out, cache) against torch."
     backward_check.__doc__ = f"Check {name}_backward(dout, cache) against torch.autograd."
-    return forward_check, backward_check
+    return public_check(forward_check), public_check(backward_check)
 
 
 sigmoid_forward, sigmoid_backward = _pair("sigmoid", ref.sigmoid, _sigmoid_cases, [NAIVE_SIGMOID])
@@ -310,12 +310,14 @@ DEAD_STRICT = Mistake(
     lambda got, case, what: np.isclose(float(got), float(np.mean(np.all(case.inputs["pre_activations"] < 0, axis=0)))))
 
 
+@public_check
 def saturation_fraction(func, hidden=False):
     """Check saturation_fraction(h, threshold) -> float."""
     return check_value(func, "saturation_fraction", _saturation_cases(hidden), ref.saturation_fraction,
                        [STRICT_THRESHOLD])
 
 
+@public_check
 def dead_unit_fraction(func, hidden=False):
     """Check dead_unit_fraction(pre_activations) -> float."""
     return check_value(func, "dead_unit_fraction", _dead_cases(hidden), ref.dead_unit_fraction,

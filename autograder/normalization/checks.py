@@ -26,7 +26,8 @@ import numpy as np
 
 from ..checking import (TOL, Case, CheckFailed, Mistake, Report, _describe_difference, _safe, as_tuple,
                         call_student, check_array, check_backward, check_forward, check_no_warnings,
-                        check_not_mutated, error_floor, fail, matches, rel_error, to_numpy, to_torch)
+                        check_not_mutated, error_floor, fail, matches, public_check, rel_error, to_numpy,
+                        to_torch)
 from . import reference as ref
 
 EPS, MOMENTUM = ref.EPS, ref.MOMENTUM
@@ -637,6 +638,7 @@ def _bn_out_ref(x, gamma, beta, bn_param):
 # ---------------------------------------------------------------- public checks
 
 
+@public_check
 def batchnorm_forward(func, hidden=False):
     """Check batchnorm_forward(x, gamma, beta, bn_param) -> (out, cache), and bn_param's
     running statistics after the call, against torch's F.batch_norm."""
@@ -648,24 +650,28 @@ def _bn_backward_cases(hidden):
     return _bn_cases(_BN_PUBLIC + (_BN_HIDDEN if hidden else []), 10 + 100 * hidden, backward=True)
 
 
+@public_check
 def batchnorm_backward(forward, backward, hidden=False):
     """Check batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta) against torch.autograd (train mode)."""
     return _backward(forward, backward, "batchnorm_backward", "batchnorm_forward", _bn_backward_cases(hidden),
                      _bn_out_ref, [DGAMMA_NOT_SUMMED], BN_MISTAKES)
 
 
+@public_check
 def batchnorm_backward_alt(forward, backward_alt, hidden=False):
     """Check batchnorm_backward_alt(dout, cache) -> (dx, dgamma, dbeta) against torch.autograd."""
     return _backward(forward, backward_alt, "batchnorm_backward_alt", "batchnorm_forward",
                      _bn_backward_cases(hidden), _bn_out_ref, [DGAMMA_NOT_SUMMED], BN_MISTAKES)
 
 
+@public_check
 def spatial_batchnorm_forward(func, hidden=False):
     """Check spatial_batchnorm_forward(x, gamma, beta, bn_param) on (N, C, H, W), with the running statistics."""
     cases = _bn_cases(_SPATIAL_PUBLIC + (_SPATIAL_HIDDEN if hidden else []), 30 + 100 * hidden)
     return _check_bn_forward(func, "spatial_batchnorm_forward", cases, SPATIAL_MISTAKES)
 
 
+@public_check
 def spatial_batchnorm_backward(forward, backward, hidden=False):
     """Check spatial_batchnorm_backward(dout, cache) -> (dx, dgamma, dbeta) against torch.autograd."""
     cases = _bn_cases(_SPATIAL_PUBLIC + (_SPATIAL_HIDDEN if hidden else []), 30 + 100 * hidden, backward=True)
@@ -673,44 +679,52 @@ def spatial_batchnorm_backward(forward, backward, hidden=False):
                      _bn_out_ref, [DGAMMA_NOT_SUMMED], SPATIAL_MISTAKES)
 
 
+@public_check
 def layernorm_forward(func, hidden=False):
     """Check layernorm_forward(x, gamma, beta, ln_param) -> (out, cache) against F.layer_norm."""
     return check_forward(func, "layernorm_forward", _ln_cases(hidden), ref.layernorm, LN_MISTAKES)
 
 
+@public_check
 def layernorm_backward(forward, backward, hidden=False):
     """Check layernorm_backward(dout, cache) -> (dx, dgamma, dbeta) against torch.autograd."""
     return _backward(forward, backward, "layernorm_backward", "layernorm_forward", _ln_cases(hidden, True),
                      ref.layernorm, [DGAMMA_NOT_SUMMED], LN_MISTAKES)
 
 
+@public_check
 def groupnorm_forward(func, hidden=False):
     """Check groupnorm_forward(x, gamma, beta, G, gn_param) against F.group_norm (F.instance_norm for G = C)."""
     return check_forward(func, "groupnorm_forward", _gn_cases(hidden), ref.groupnorm, GN_MISTAKES)
 
 
+@public_check
 def groupnorm_backward(forward, backward, hidden=False):
     """Check groupnorm_backward(dout, cache) -> (dx, dgamma, dbeta) against torch.autograd."""
     return _backward(forward, backward, "groupnorm_backward", "groupnorm_forward", _gn_cases(hidden, True),
                      ref.groupnorm, [DGAMMA_NOT_SUMMED], GN_MISTAKES)
 
 
+@public_check
 def weightnorm_forward(func, hidden=False):
     """Check weightnorm_forward(x, v, g, b) against torch's weight_norm parametrization of a Linear."""
     return check_forward(func, "weightnorm_forward", _wn_cases(hidden), ref.weightnorm, WN_MISTAKES)
 
 
+@public_check
 def weightnorm_backward(forward, backward, hidden=False):
     """Check weightnorm_backward(dout, cache) -> (dx, dv, dg, db) against torch.autograd."""
     return _backward(forward, backward, "weightnorm_backward", "weightnorm_forward", _wn_cases(hidden, True),
                      ref.weightnorm, WN_BACKWARD_MISTAKES, WN_MISTAKES)
 
 
+@public_check
 def cosinenorm_forward(func, hidden=False):
     """Check cosinenorm_forward(x, w) -> (out, cache) against the torch-built cosine norm."""
     return check_forward(func, "cosinenorm_forward", _cn_cases(hidden), ref.cosinenorm, CN_MISTAKES)
 
 
+@public_check
 def cosinenorm_backward(forward, backward, hidden=False):
     """Check cosinenorm_backward(dout, cache) -> (dx, dw) against torch.autograd."""
     return _backward(forward, backward, "cosinenorm_backward", "cosinenorm_forward", _cn_cases(hidden, True),

@@ -1,0 +1,108 @@
+"""Measure grading and build times. Not a test: it reports numbers.
+
+    python benchmarks/run.py                 # checks + autograde (about 3 minutes)
+    python benchmarks/run.py --book          # also a full book build (about 3 more minutes)
+
+Reports, per assignment:
+- each check call (public and hidden), in-process, median of 5 runs;
+- the floor: executing the correct submission without its test cells (kernel start,
+  imports, the student's code), through the same executor nbgrader uses;
+- seconds per notebook to autograde the demo class with `pipeline.grade`;
+and with --book, the full `jupyter-book build --all` time.
+"""
+import argparse
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import notebooks  # noqa: E402
+from autograder import course as settings  # noqa: E402
+from autograder import demo, pipeline  # noqa: E402
+
+
+def time_checks(assignment, repeats=5):
+    nb = notebooks.load(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    ns = notebooks.namespace(nb)
+    rows = []
+    for cell in nb.cells:
+        if notebooks.is_test(cell):
+            public, hidden = cell.source.split("### BEGIN HIDDEN TESTS")
+            hidden = hidden.split("### END HIDDEN TESTS")[0]
+            times = {}
+            for label, source in (("public", public), ("hidden", hidden)):
+                runs = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    exec(source, ns)
+                    runs.append(time.perf_counter() - start)
+                times[label] = statistics.median(runs)
+            rows.append((notebooks.grade_id(cell), times["public"], times["hidden"]))
+    return rows
+
+
+def time_floor(assignment, repeats=3):
+    """Execute the correct submission minus its test cells with ResilientExecute."""
+    nb = notebooks.load(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    nb.cells = [c for c in nb.cells if not notebooks.is_test(c)]
+    runs = []
+    for _ in range(repeats):
+        copy = nbformat.from_dict(nb)
+        executor = settings.ResilientExecute(timeout=60, extra_arguments=[
+            "--HistoryManager.hist_file=:memory:"])
+        start = time.perf_counter()
+        executor.preprocess(copy, {"metadata": {"path": tempfile.gettempdir()}})
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def time_grading(assignment):
+    with tempfile.TemporaryDirectory() as tmp:
+        course = demo.make_class(tmp, assignment, broken=False)
+        per_student = {}
+        for student in course.students(assignment):
+            start = time.perf_counter()
+            pipeline.grade(course, assignment, [student], progress=False)
+            per_student[student] = time.perf_counter() - start
+        return per_student
+
+
+def time_book():
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([str(pathlib.Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT),
+                        "-W", "-n", "--keep-going", "--all", "--path-output", tmp],
+                       check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--book", action="store_true", help="also time a full book build")
+    parser.add_argument("--assignment", action="append", help="only these assignments")
+    args = parser.parse_args()
+    print(f"$ python benchmarks/run.py{' --book' if args.book else ''}\n")
+    for assignment in args.assignment or settings.ASSIGNMENTS:
+        print(f"## {assignment}\n\n| check cell | public (ms) | hidden (ms) |\n|---|---:|---:|")
+        for name, public, hidden in time_checks(assignment):
+            print(f"| {name} | {1000 * public:.1f} | {1000 * hidden:.1f} |")
+        floor = time_floor(assignment)
+        grading = time_grading(assignment)
+        mean = statistics.mean(grading.values())
+        print(f"\nfloor (kernel start + imports + solution code, no checks): {floor:.2f} s")
+        print(f"autograde, seconds per notebook over {len(grading)} demo students: mean {mean:.2f} s, "
+              f"min {min(grading.values()):.2f} s, max {max(grading.values()):.2f} s")
+        print("  " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(grading.items())) + "\n")
+    if args.book:
+        print(f"full book build (jupyter-book build . -W -n --keep-going --all): {time_book():.1f} s")
+
+
+if __name__ == "__main__":
+    main()
