@@ -20,7 +20,7 @@ def test_book_builds_without_warnings(tmp_path):
     html = tmp_path / "_build" / "html"
     assert (html / "book" / "intro.html").exists()
     assignment = (html / "exercises" / "activations" / "activations.html").read_text()
-    assert "raise NotImplementedError" in assignment and "BEGIN SOLUTION" not in assignment
+    assert "NotImplementedError" in assignment and "BEGIN SOLUTION" not in assignment
     assert not (html / "solutions").exists()
     figures = list((html / "_images").glob("*.png"))
     assert len(figures) >= 10, "the executed pages should have produced figures"
