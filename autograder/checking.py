@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sysconfig
 import dataclasses
 import functools
 import time
@@ -26,6 +27,8 @@ import torch
 
 # Relative-error limits (CS231n's elementwise relative error, see rel_error).
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_LIBRARY_DIRS = tuple({os.path.abspath(p) for p in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],
+                                                     sysconfig.get_paths()["platlib"], np.__file__.rsplit(os.sep, 2)[0])})
 
 TOL = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 1e-3}
 
@@ -148,9 +151,13 @@ def _describe_difference(name, got, expected, floor):
 
 
 def _student_frames(exc):
-    """The lines of the traceback that are in the student's code, not ours."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    """The last lines of the traceback that are the student's code: not this
+    package, not numpy or anything else installed, not the standard library."""
+    def is_student(frame):
+        path = os.path.abspath(frame.filename)
+        return not path.startswith(_PACKAGE_DIR) and not path.startswith(_LIBRARY_DIRS)
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if is_student(f)]
     return [f"  in {f.name}, line {f.lineno}: {f.line}" for f in frames[-2:] if f.line]
 
 

@@ -51,8 +51,15 @@ def gradient_check(forward, backward, inputs, wrt=("x",), seed=0, h=1e-5, verbos
     dout = np.random.default_rng(seed).standard_normal(np.shape(out))
     grads = backward(dout, cache)
     grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(wrt):
+        raise ValueError(f"backward returned {len(grads)} gradient(s) but wrt names {len(wrt)}: {wrt}")
     errors = {}
     for name, analytic in zip(wrt, grads):
+        if np.shape(analytic) != np.shape(inputs[name]):
+            errors[name] = float("inf")
+            if verbose:
+                print(f"d{name}: shape {np.shape(analytic)}, expected {np.shape(inputs[name])} (CHECK THIS)")
+            continue
         def f(value, name=name):
             return forward(*{**inputs, name: value}.values())[0]
         numeric = numerical_gradient(f, inputs[name].copy(), dout, h)

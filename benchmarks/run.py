@@ -11,6 +11,8 @@ Reports, per assignment:
 and with --book, the full `jupyter-book build --all` time.
 """
 import argparse
+import contextlib
+import io
 import pathlib
 import statistics
 import subprocess
@@ -30,7 +32,8 @@ from autograder import demo, pipeline  # noqa: E402
 
 def time_checks(assignment, repeats=5):
     nb = notebooks.load(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
-    ns = notebooks.namespace(nb)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ns = notebooks.namespace(nb)
     rows = []
     for cell in nb.cells:
         if notebooks.is_test(cell):
@@ -40,9 +43,10 @@ def time_checks(assignment, repeats=5):
             for label, source in (("public", public), ("hidden", hidden)):
                 runs = []
                 for _ in range(repeats):
-                    start = time.perf_counter()
-                    exec(source, ns)
-                    runs.append(time.perf_counter() - start)
+                    with contextlib.redirect_stdout(io.StringIO()):  # the ✓ lines
+                        start = time.perf_counter()
+                        exec(source, ns)
+                        runs.append(time.perf_counter() - start)
                 times[label] = statistics.median(runs)
             rows.append((notebooks.grade_id(cell), times["public"], times["hidden"]))
     return rows
