@@ -9,18 +9,77 @@ Folder layout (relative to the course root, the repository root by default):
 """
 import asyncio
 import copy
+import functools
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import weakref
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
-from traitlets import Bool
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Unicode
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 
 ASSIGNMENTS = ("activations", "normalization")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """Start each student's kernel inside bubblewrap (``bwrap``).
+
+    The kernel sees a read-only file system, an empty /tmp and home, no network
+    (it talks to us over Unix sockets in a private folder), its own namespace for
+    IPC and host name, and of the course only the package: solutions/ and grading/
+    are hidden, except the student's own autograded folder, which is writable.
+    """
+
+    course_root = Unicode("", help="The course root, whose solutions/ and grading/ are hidden.").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._private = tempfile.mkdtemp(prefix="course-kernel-")
+        self.transport = "ipc"  # Unix sockets: TCP would need the network we remove
+        self.connection_file = os.path.join(self._private, "connection.json")
+        self.ip = os.path.join(self._private, "ipc")
+        weakref.finalize(self, shutil.rmtree, self._private, True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        cwd = os.path.abspath(self._launch_args.get("cwd") or os.getcwd())
+        return sandbox_command(cwd, self._private, self.course_root) + cmd
+
+
+def sandbox_command(cwd, private, course_root=""):
+    """The bwrap prefix that confines a kernel to ``cwd`` (read-write) and ``private``."""
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    home = os.path.expanduser("~")
+    # Not --unshare-pid: ipykernel exits when its parent process is pid 1.
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc",
+           "--unshare-uts", "--unshare-cgroup-try", "--unshare-user-try",
+           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if home not in ("/", ""):
+        cmd += ["--tmpfs", home]  # the instructor's files: keys, other courses
+    for path in sorted({sys.prefix, sys.base_prefix, package_root}):  # Python and the course package
+        cmd += ["--ro-bind", path, path]
+    if course_root:
+        for hidden in ("solutions", GRADING_DIR):
+            cmd += ["--tmpfs", os.path.join(course_root, hidden)]
+    return cmd + ["--bind", private, private, "--bind", cwd, cwd, "--chdir", cwd, "--setenv", "HOME", home, "--"]
+
+
+@functools.lru_cache(maxsize=1)
+def sandbox_available():
+    """True when bwrap can start a confined process on this machine."""
+    if not shutil.which("bwrap"):
+        return False
+    probe = subprocess.run(sandbox_command(tempfile.gettempdir(), tempfile.gettempdir()) + ["true"],
+                           capture_output=True)
+    return probe.returncode == 0
 
 
 class ResilientExecute(Execute):
@@ -37,6 +96,12 @@ class ResilientExecute(Execute):
 
     # A timeout raises CellTimeoutError at once; we restart instead of interrupting.
     interrupt_on_timeout = Bool(False, help="Interrupt (instead of restart) on timeout.").tag(config=True)
+    sandbox = Bool(False, help="Run kernels in bubblewrap (SandboxedKernelManager).").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.sandbox:
+            self.kernel_manager_class = SandboxedKernelManager
 
     def preprocess(self, nb, resources=None, km=None):
         self._broken_cells = set()
@@ -85,8 +150,12 @@ class ResilientExecute(Execute):
                     await self._restart()
 
 
-def configure(c, root, timeout=DEFAULT_TIMEOUT):
-    """Apply the course's nbgrader settings to the traitlets config ``c``."""
+def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
+    """Apply the course's nbgrader settings to the traitlets config ``c``.
+
+    sandbox: run students' kernels in bubblewrap: True, False, or "auto" (when
+    ``bwrap`` works on this machine).
+    """
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
                                         GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, ClearMetadataPreprocessor
@@ -112,6 +181,8 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT):
     c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
     c.ResilientExecute.timeout = timeout
     c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
+    c.ResilientExecute.sandbox = sandbox_available() if sandbox == "auto" else bool(sandbox)
+    c.SandboxedKernelManager.course_root = root
     c.Autograde.autograde_preprocessors = [
         ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
@@ -123,6 +194,6 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT):
     return c
 
 
-def make_config(root, timeout=DEFAULT_TIMEOUT):
+def make_config(root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
     from traitlets.config import Config
-    return configure(Config(), os.path.abspath(root), timeout)
+    return configure(Config(), os.path.abspath(root), timeout, sandbox)

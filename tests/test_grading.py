@@ -10,7 +10,7 @@ import json
 import nbformat
 import pytest
 
-from autograder import demo, pipeline
+from autograder import course, demo, pipeline
 from autograder.mutants import for_assignment
 from conftest import ASSIGNMENTS
 
@@ -128,3 +128,42 @@ def test_stats_rank_the_failing_cells(graded):
     assert max(counts.values()) == cells[0][1]
     named = {name for name, _, _ in mistakes}
     assert for_assignment(assignment)[0].diagnosis.split(" (")[0] in " | ".join(named)
+
+
+PROBE = '''
+import os, socket
+def _probe():
+    root = {root!r}
+    found = {{"solutions visible": os.path.exists(os.path.join(root, "solutions", "activations", "activations.ipynb")),
+             "other students visible": os.path.exists(os.path.join(root, "grading", "submitted", "correct"))}}
+    try:
+        open(os.path.join(root, "PWNED"), "w").write("x")  # must not reach the real course folder
+    except OSError:
+        pass
+    try:
+        socket.create_connection(("1.1.1.1", 80), timeout=2)
+        found["network"] = True
+    except OSError:
+        found["network"] = False
+    print("PROBE", found)
+_probe()
+'''
+
+
+@pytest.mark.skipif(not course.sandbox_available(), reason="bubblewrap (bwrap) is not installed")
+def test_sandbox_confines_student_code(tmp_path):
+    grading = demo.make_class(tmp_path, "activations", broken=False)
+    name = "activations.ipynb"
+    nb = nbformat.read(str(grading.submitted("correct", "activations") / name), as_version=4)
+    cell = next(c for c in nb.cells if "def relu_forward(" in c.source)
+    cell.source += "\n" + PROBE.format(root=str(grading.root))
+    folder = grading.submitted("snoop", "activations")
+    folder.mkdir(parents=True)
+    nbformat.write(nb, str(folder / name))
+    (result,) = pipeline.grade(grading, "activations", ["snoop"], progress=False)
+    assert not result.failed_cells  # the sandbox does not get in the way of honest work
+    text = (grading.autograded("snoop", "activations") / name).read_text()
+    probe = text.split("PROBE ", 1)[1].split("}", 1)[0]
+    for key in ("solutions visible", "other students visible", "network"):
+        assert f"'{key}': False" in probe, probe
+    assert not (grading.root / "PWNED").exists()
