@@ -22,7 +22,8 @@ from . import pipeline
 
 
 def _course(args):
-    return pipeline.Course(args.course_dir, timeout=getattr(args, "timeout", settings.DEFAULT_TIMEOUT))
+    return pipeline.Course(args.course_dir, timeout=getattr(args, "timeout", settings.DEFAULT_TIMEOUT),
+                           sandbox=getattr(args, "sandbox", "auto"))
 
 
 def cmd_release(args):
@@ -48,6 +49,9 @@ def cmd_collect(args):
 
 def cmd_grade(args):
     course = _course(args)
+    sandboxed = course.config.ResilientExecute.sandbox
+    print(f"kernels: {'sandboxed (bubblewrap: read-only, no network)' if sandboxed else 'NOT sandboxed'}, "
+          f"timeout {course.timeout} s per cell")
     start = time.perf_counter()
     results = pipeline.grade(course, args.assignment, args.student or None)
     elapsed = time.perf_counter() - start
@@ -85,7 +89,6 @@ def cmd_demo(args):
     root = pathlib.Path(args.course_dir_demo or tempfile.mkdtemp(prefix="course-demo-"))
     print(f"Creating a synthetic class in {root} ...")
     course = demo.make_class(root, args.assignment)
-    course.timeout = args.timeout
     args.course_dir, args.student, args.feedback = root, None, True
     results = cmd_grade(args)
     export = pipeline.export(course, root / "grades.csv")
@@ -123,6 +126,8 @@ def build_parser():
         p.add_argument("--timeout", type=int, default=settings.DEFAULT_TIMEOUT,
                        help="seconds a cell may run before it is stopped (default: %(default)s)")
         p.add_argument("--feedback", action="store_true", help="also write the HTML feedback")
+        p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
+                       help="run kernels without bubblewrap (default: sandboxed when bwrap works here)")
     p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
     p.add_argument("assignment")
     p = add("export", cmd_export, "Export all grades as CSV.")
@@ -132,6 +137,8 @@ def build_parser():
     p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
     p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
     p.add_argument("--timeout", type=int, default=5, help="per-cell timeout for the demo (default: %(default)s s)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
+                   help="run kernels without bubblewrap")
     p.add_argument("--dir", dest="course_dir_demo", type=pathlib.Path,
                    help="course folder to create (default: a new temporary folder)")
     return parser

@@ -14,6 +14,7 @@ import dataclasses
 import filecmp
 import html
 import io
+import json
 import logging
 import os
 import pathlib
@@ -34,13 +35,14 @@ class Course:
 
     root: pathlib.Path
     timeout: int = course_settings.DEFAULT_TIMEOUT
+    sandbox: object = "auto"   # True, False or "auto": bubblewrap when it works here
 
     def __post_init__(self):
         self.root = pathlib.Path(self.root).resolve()
 
     @property
     def config(self):
-        return course_settings.make_config(self.root, self.timeout)
+        return course_settings.make_config(self.root, self.timeout, self.sandbox)
 
     def api(self):
         from nbgrader.apps import NbGraderAPI
@@ -223,9 +225,15 @@ def _unreadable(course, student, assignment):
     """Why a submission cannot be read as a notebook, or None."""
     for path in course.submitted(student, assignment).glob("*.ipynb"):
         try:
+            json.loads(path.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+            return (f"{path.name} is not a valid notebook: not readable as JSON{where} "
+                    "(was the file cut off, or edited outside Jupyter?)")
+        try:
             nbformat.validate(nbformat.read(str(path), as_version=4))
-        except Exception as exc:  # JSON errors, schema errors, binary junk
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except Exception as exc:  # a JSON file that is not a notebook
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return f"{path.name} is not a valid notebook ({first[:150]})"
     return None
 
