@@ -53,7 +53,7 @@ def cmd_grade(args):
     print(f"kernels: {'sandboxed (bubblewrap: read-only, no network)' if sandboxed else 'NOT sandboxed'}, "
           f"timeout {course.timeout} s per cell")
     start = time.perf_counter()
-    results = pipeline.grade(course, args.assignment, args.student or None)
+    results = pipeline.grade(course, args.assignment, args.student or None, jobs=args.jobs)
     elapsed = time.perf_counter() - start
     print(pipeline.table(results))
     print(f"\n{len(results)} submissions graded in {elapsed:.1f} s "
@@ -126,6 +126,8 @@ def build_parser():
         p.add_argument("--timeout", type=int, default=settings.DEFAULT_TIMEOUT,
                        help="seconds a cell may run before it is stopped (default: %(default)s)")
         p.add_argument("--feedback", action="store_true", help="also write the HTML feedback")
+        p.add_argument("--jobs", "-j", type=int, default=1,
+                       help="students graded at once, one process each (default: %(default)s)")
         p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
                        help="run kernels without bubblewrap (default: sandboxed when bwrap works here)")
     p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
@@ -137,6 +139,7 @@ def build_parser():
     p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
     p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
     p.add_argument("--timeout", type=int, default=5, help="per-cell timeout for the demo (default: %(default)s s)")
+    p.add_argument("--jobs", "-j", type=int, default=2, help="students graded at once (default: %(default)s)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
                    help="run kernels without bubblewrap")
     p.add_argument("--dir", dest="course_dir_demo", type=pathlib.Path,

@@ -8,6 +8,7 @@ config); ``python -m autograder`` exposes them as commands. The usual order is
 Every step goes through nbgrader's own API, so plain ``nbgrader`` commands on the
 same folder see the same gradebook and files.
 """
+import concurrent.futures
 import contextlib
 import csv
 import dataclasses
@@ -16,6 +17,7 @@ import html
 import io
 import json
 import logging
+import multiprocessing
 import os
 import pathlib
 import shutil
@@ -199,26 +201,46 @@ class Result:
         return f"failed {len(failed)}/{len(self.cells)}: {shown}{more}"
 
 
-def grade(course, assignment, students=None, progress=True):
-    """Autograde every submission (nbgrader autograde, one student at a time).
+def grade(course, assignment, students=None, progress=True, jobs=1):
+    """Autograde every submission (nbgrader autograde, one kernel per student).
 
     A submission that cannot be graded (not a notebook, say) gets score 0 and an
-    ``error``; the others are graded regardless. Returns a list of Result.
+    ``error``; the others are graded regardless. ``jobs`` > 1 grades that many
+    students at once, in separate processes; a student whose grading fails in
+    parallel (the gradebook was busy, say) is graded again on their own.
+    Returns a list of Result, in the order of ``students``.
     """
     students = students or course.students(assignment)
-    api = course.api()
-    results = []
-    for student in tqdm(students, desc=f"grading {assignment}", unit="student", disable=not progress):
-        problem = _unreadable(course, student, assignment)
-        if problem is not None:
-            with course.gradebook() as gb:  # so that the export lists them, with 0
+    problems = {s: _unreadable(course, s, assignment) for s in students}
+    with course.gradebook() as gb:  # the unreadable ones are listed in the export, with 0
+        for student, problem in problems.items():
+            if problem is not None:
                 gb.update_or_create_student(student)
-        else:
-            with _quiet():
-                outcome = api.autograde(assignment, student, force=True, create=True)
-            problem = None if outcome.get("success") else _summarise_error(outcome)
-        results.append(_result(course, assignment, student, problem))
-    return results
+    todo = [s for s, problem in problems.items() if problem is None]
+    bar = tqdm(total=len(students), desc=f"grading {assignment}", unit="student", disable=not progress)
+    bar.update(len(students) - len(todo))
+    args = (str(course.root), course.timeout, course.sandbox, assignment)
+    if jobs > 1 and len(todo) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
+            futures = {pool.submit(_autograde, *args, s): s for s in todo}
+            for future in concurrent.futures.as_completed(futures):
+                problems[futures[future]] = future.result()
+                bar.update(0 if problems[futures[future]] else 1)
+        todo = [s for s in todo if problems[s] is not None]  # retried alone, below
+    for student in todo:
+        problems[student] = _autograde(*args, student)
+        bar.update()
+    bar.close()
+    return [_result(course, assignment, s, problems[s]) for s in students]
+
+
+def _autograde(root, timeout, sandbox, assignment, student):
+    """nbgrader autograde for one student; returns None, or why it failed."""
+    api = Course(root, timeout, sandbox).api()
+    with _quiet():
+        outcome = api.autograde(assignment, student, force=True, create=True)
+    return None if outcome.get("success") else _summarise_error(outcome)
 
 
 def _unreadable(course, student, assignment):

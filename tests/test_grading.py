@@ -24,7 +24,9 @@ def graded(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"course-{assignment}")
     course = demo.make_class(root, assignment, broken=assignment == "activations")
     course.timeout = TIMEOUT
-    results = {r.student: r for r in pipeline.grade(course, assignment, progress=False)}
+    # The normalisation class is graded two students at a time: same results expected.
+    jobs = 2 if assignment == "normalization" else 1
+    results = {r.student: r for r in pipeline.grade(course, assignment, progress=False, jobs=jobs)}
     pipeline.feedback(course, assignment, list(results.values()))
     return assignment, course, results
 
