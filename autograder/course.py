@@ -187,6 +187,11 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
         ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
+    # A test cell the student deleted is put back (and run) instead of waiting for a
+    # manual grade. The note is a comment, so that the restored code cell still runs.
+    c.OverwriteCells.add_missing_cells = True
+    c.OverwriteCells.missing_cell_notification = (
+        "# This cell was missing from your submission: the autograder put it back.\n")
     # Feedback must never show hidden tests (nbgrader's default does).
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     # The released notebook is rendered in the book: keep it free of outputs.

@@ -6,6 +6,9 @@ releases the assignment and submits one notebook per kind of student:
 - ``correct``: the solution, filled into the released notebook;
 - one student per known mistake (autograder/<assignment>/mutants.py);
 - ``not_started``: the released notebook as it is;
+- ``deleted_a_test``: the solution, with one test cell deleted (nbgrader restores it);
+- ``edited_the_tests``: the released notebook with every test cell replaced by ``pass``
+  (nbgrader restores locked cells from the source: still zero);
 - ``loops``: a function that loops forever and swallows KeyboardInterrupt;
 - ``crashes``: a function that kills the Python process;
 - ``malformed``: a file that is not a notebook (truncated JSON).
@@ -67,6 +70,14 @@ def submissions(course, assignment, broken=True):
     solution = nbformat.read(str(course.path("solutions", assignment, name)), as_version=4)
     mutants = for_assignment(assignment)
     out = {"correct": fill_in(released, solution), "not_started": released}
+    out["deleted_a_test"] = copy.deepcopy(out["correct"])
+    tests = [c for c in out["deleted_a_test"].cells if c.metadata.get("nbgrader", {}).get("grade")
+             and c.cell_type == "code"]
+    out["deleted_a_test"].cells.remove(tests[0])
+    out["edited_the_tests"] = copy.deepcopy(released)
+    for cell in out["edited_the_tests"].cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            cell.source = "pass"
     out.update({m.name: fill_in(released, solution, {m.function: m.source}) for m in mutants})
     if not broken:
         return name, out

@@ -48,6 +48,15 @@ def test_released_notebook_earns_zero(graded):
     assert set(stub.failed_cells) == set(stub.cells)
 
 
+def test_deleted_test_cells_are_restored_and_edited_ones_overwritten(graded):
+    _, _, results = graded
+    deleted = results["deleted_a_test"]
+    assert not deleted.error and deleted.failed_cells == ()
+    assert deleted.score == results["correct"].score
+    edited = results["edited_the_tests"]
+    assert edited.score == 0 and set(edited.failed_cells) == set(edited.cells)
+
+
 def graded_outputs(course, student, assignment):
     """{grade_id: all error text of that cell} in the autograded notebook."""
     (path,) = course.autograded(student, assignment).glob("*.ipynb")
