@@ -82,6 +82,8 @@ def cmd_stats(args):
     print("Likely mistakes named in the feedback:")
     for name, count, total in mistakes:
         print(f"  {name:<48} {count:>3}/{total}")
+    if getattr(args, "plot", None) and cells:
+        print(f"chart: {pipeline.plot_stats(cells, args.plot, f'{args.assignment}: failing tests')}")
 
 
 def cmd_demo(args):
@@ -93,7 +95,7 @@ def cmd_demo(args):
     results = cmd_grade(args)
     export = pipeline.export(course, root / "grades.csv")
     print(f"grades exported to {export}")
-    args.course_dir = root
+    args.course_dir, args.plot = root, root / "failing-tests.png"
     cmd_stats(args)
     return 0 if results else 1
 
@@ -136,6 +138,7 @@ def build_parser():
     p.add_argument("output", nargs="?", default="grading/grades.csv", help="CSV path (default: %(default)s)")
     p = add("stats", cmd_stats, "Show which test cells fail most and the most frequent diagnosed mistakes.")
     p.add_argument("assignment")
+    p.add_argument("--plot", type=pathlib.Path, help="also save a bar chart of the failure rates (PNG)")
     p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
     p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
     p.add_argument("--timeout", type=int, default=5, help="per-cell timeout for the demo (default: %(default)s s)")

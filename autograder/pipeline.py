@@ -376,6 +376,25 @@ def stats(course, assignment):
             [(k, v, total) for k, v in mistakes.most_common()])
 
 
+def plot_stats(cells, path, title=""):
+    """A bar chart of the share of students failing each test cell (PNG)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name.removeprefix("test_") for name, _, _ in cells][::-1]
+    shares = [count / max(1, total) for _, count, total in cells][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.2))
+    ax.barh(names, shares, color="tab:red")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of submissions failing the test")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _diagnoses(path):
     """The 'likely mistake' names in a graded notebook's error outputs."""
     names = set()

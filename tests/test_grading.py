@@ -131,9 +131,11 @@ def test_export_has_a_row_per_student(graded, tmp_path):
     assert float(mine["not_started"]["score"]) == 0
 
 
-def test_stats_rank_the_failing_cells(graded):
+def test_stats_rank_the_failing_cells(graded, tmp_path):
     assignment, course, results = graded
     cells, mistakes = pipeline.stats(course, assignment)
+    chart = pipeline.plot_stats(cells, tmp_path / "failing.png")
+    assert chart.read_bytes().startswith(b"\x89PNG")
     counts = dict((name, count) for name, count, _ in cells)
     assert counts, "no failing cell counted"
     assert max(counts.values()) == cells[0][1]
