@@ -12,11 +12,14 @@ student's code are reported with the student's own frames only.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-import os
-import sysconfig
 import dataclasses
 import functools
+import os
+import signal
+import sysconfig
+import threading
 import time
 import traceback
 import warnings
@@ -174,15 +177,49 @@ def fail(func_name, problem, case=None, details=(), mistake=None):
 # ---------------------------------------------------------------- calling
 
 
+CALL_TIME_LIMIT = 10.0  # seconds: every checked input is small; more means a loop
+
+
+class _TimeLimit(BaseException):
+    """Raised in the student's code when a call runs too long (BaseException, so that
+    an ``except Exception`` in the student's code does not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Interrupt the block after ``seconds`` (main thread on POSIX only; else no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TimeLimit()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def call_student(func, func_name, args, case):
-    """Call student code; report exceptions and numpy warnings as CheckFailed.
+    """Call student code; report exceptions, numpy warnings and endless loops as CheckFailed.
 
     Returns (result, runtime_warnings).
     """
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+    with warnings.catch_warnings(record=True) as caught, \
+            np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
         warnings.simplefilter("always")
         try:
-            result = func(*args)
+            with _time_limit(CALL_TIME_LIMIT):
+                result = func(*args)
+        except _TimeLimit as exc:
+            raise CheckFailed("\n".join([
+                f"{func_name} did not return within {CALL_TIME_LIMIT:g} s (an endless loop?)",
+                f"  input     {case.label}", *_student_frames(exc),
+            ])) from None
         except NotImplementedError:
             raise CheckFailed(
                 f"{func_name} is not implemented yet: replace `raise NotImplementedError()` with your code."

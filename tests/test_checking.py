@@ -397,3 +397,19 @@ def test_gradient_check_refuses_missing_gradients():
     backward = lambda dout, cache: dout * cache[1]  # dx only: da is missing
     with pytest.raises(ValueError, match="returned 1 gradient"):
         gradcheck.gradient_check(forward, backward, {"x": np.ones(3), "a": np.ones(3)}, wrt=("x", "a"))
+
+
+def test_an_endless_loop_is_stopped_and_named(monkeypatch):
+    monkeypatch.setattr(checking, "CALL_TIME_LIMIT", 0.2)
+
+    def relu_forward(x):
+        while True:  # a student's bug
+            try:
+                x = x + 0
+            except Exception:
+                pass
+
+    with pytest.raises(CheckFailed) as info:
+        checks.relu_forward(relu_forward)
+    message = str(info.value)
+    assert "relu_forward did not return within 0.2 s" in message and "in relu_forward, line" in message
