@@ -1,9 +1,9 @@
 """The instructor's pipeline: release, collect, grade, feedback, export, stats.
 
 Each step is a function of a :class:`Course` (the course root and its nbgrader
-config); ``python -m autograder`` exposes them as commands. The usual order is
+config); ``python -m autograder`` exposes them as commands, in this order:
 
-    STEPS = [release, collect, grade, feedback, export, stats]
+    release -> collect -> grade -> feedback -> export -> stats
 
 Every step goes through nbgrader's own API, so plain ``nbgrader`` commands on the
 same folder see the same gradebook and files.
@@ -308,15 +308,17 @@ def feedback(course, assignment, results=None):
     Students whose submission could not be graded get a page that says why.
     Returns the feedback folders by student.
     """
-    results = results or [Result(s) for s in course.students(assignment)]
+    results = results or [Result(s, error=_unreadable(course, s, assignment) or "")
+                          for s in course.students(assignment)]
     api, folders = course.api(), {}
     for r in tqdm(results, desc="feedback", unit="student", leave=False):
         folder = course.feedback_dir(r.student, assignment)
-        graded = course.autograded(r.student, assignment)
-        if not r.error and graded.is_dir():
+        if not r.error and course.autograded(r.student, assignment).is_dir():
             with _quiet():
-                _check(api.generate_feedback(assignment, r.student, force=True), f"feedback for {r.student}")
-        else:
+                outcome = api.generate_feedback(assignment, r.student, force=True)
+            if not outcome.get("success"):  # one student's problem must not stop the others
+                r = dataclasses.replace(r, error=f"feedback could not be generated: {_summarise_error(outcome)}")
+        if r.error or not course.autograded(r.student, assignment).is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{assignment}.html").write_text(_error_page(assignment, r))
         folders[r.student] = folder
@@ -405,5 +407,3 @@ def _diagnoses(path):
                     names.add(line.split("likely mistake:", 1)[1].split(".")[0].strip())
     return names
 
-
-STEPS = [release, collect, grade, feedback, export, stats]
