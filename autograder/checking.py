@@ -257,7 +257,7 @@ def check_array(func_name, what, got, expected, case, mistakes=(), dtype=None):
         fail(func_name, f"{what} has dtype {got.dtype}, expected {dtype} (the input's dtype).", case,
              mistake=diagnose() or Mistake(
                  "dtype changed", "Keep the input's dtype: avoid np.zeros(shape) without dtype=x.dtype "
-                 "and float64 constants arrays; np.zeros_like(x) keeps it.", lambda *a: True))
+                 "and float64 constant arrays; np.zeros_like(x) keeps it.", lambda *a: True))
     floor = error_floor(expected, dtype)
     err = rel_error(got, expected, floor)
     if not err <= tol:
