@@ -141,7 +141,7 @@ def build_parser():
     p.add_argument("--plot", type=pathlib.Path, help="also save a bar chart of the failure rates (PNG)")
     p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
     p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
-    p.add_argument("--timeout", type=int, default=5, help="per-cell timeout for the demo (default: %(default)s s)")
+    p.add_argument("--timeout", type=int, default=10, help="per-cell timeout for the demo (default: %(default)s s)")
     p.add_argument("--jobs", "-j", type=int, default=2, help="students graded at once (default: %(default)s)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
                    help="run kernels without bubblewrap")
