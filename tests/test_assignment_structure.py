@@ -69,3 +69,15 @@ def test_mutants_name_existing_layers_and_functions(solution):
         assert f"def {m.function}(" in code, m.name
         for layer in m.layers:
             assert any(t.startswith(f"test_{layer}_") for t in test_ids), (m.name, layer)
+
+
+def test_docstrings_point_to_pages_that_exist():
+    """d2l-style: each function's docstring names the book page that explains it."""
+    import re
+    from conftest import ROOT
+    package = ROOT / "autograder"
+    cited = {(path.name, page) for path in package.rglob("*.py")
+             for page in re.findall(r"book/[\w/-]+\.md", path.read_text())}
+    assert cited
+    missing = sorted((name, page) for name, page in cited if not (ROOT / page).exists())
+    assert not missing, missing

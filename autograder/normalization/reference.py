@@ -50,7 +50,7 @@ def batchnorm(x, gamma, beta, bn_param):
 def layernorm(x, gamma, beta, ln_param):
     """Layer normalisation of x: (N, D), per sample over its D features, as ``F.layer_norm``.
 
-    gamma, beta: (D,); ln_param: {optional 'eps' (1e-5)}. Explained in book/normalization/layernorm.md.
+    gamma, beta: (D,); ln_param: {optional 'eps' (1e-5)}. Explained in book/normalization/other-norms.md.
     """
     return F.layer_norm(x, x.shape[1:], gamma, beta, ln_param.get("eps", EPS))
 
@@ -62,7 +62,7 @@ def groupnorm(x, gamma, beta, G, gn_param):
     one per channel, as ``torch.nn.GroupNorm``. G = C is instance normalisation and is
     computed with ``F.instance_norm`` (so the checks compare it with torch's instance norm);
     G = 1 normalises each sample over (C, H, W). gn_param: {optional 'eps' (1e-5)}.
-    Explained in book/normalization/groupnorm.md.
+    Explained in book/normalization/other-norms.md.
     """
     eps = gn_param.get("eps", EPS)
     if G == x.shape[1]:
@@ -78,7 +78,7 @@ def weightnorm(x, v, g, b):
     ``torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(in, out), dim=0)``,
     whose parameters ``original0`` (= g, shape (out, 1)) and ``original1`` (= v) are
     replaced by the given tensors (``torch.func.functional_call``), so gradients flow to them.
-    Explained in book/normalization/weightnorm.md.
+    Explained in book/normalization/other-norms.md.
     """
     out_features, in_features = v.shape
     layer = weight_norm(torch.nn.Linear(in_features, out_features, dtype=torch.float64), dim=0)
@@ -91,7 +91,7 @@ def cosinenorm(x, w):
 
     x: (N, D); w: (M, D). Returns out: (N, M), every entry in [-1, 1]. No eps: x and w
     must have no zero rows. Torch has no such layer; built from primitives and tested in
-    tests/test_normalization_reference.py. Explained in book/normalization/cosinenorm.md.
+    tests/test_normalization_reference.py. Explained in book/normalization/other-norms.md.
     """
     x_norm = torch.sqrt((x * x).sum(dim=1, keepdim=True))   # (N, 1)
     w_norm = torch.sqrt((w * w).sum(dim=1, keepdim=True))   # (M, 1)
