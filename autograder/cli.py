@@ -71,7 +71,9 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    print(f"grades written to {pipeline.export(_course(args), args.output)}")
+    course = _course(args)
+    output = args.output or course.path(settings.GRADING_DIR, "grades.csv")
+    print(f"grades written to {pipeline.export(course, output)}")
 
 
 def cmd_stats(args):
@@ -135,7 +137,8 @@ def build_parser():
     p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
     p.add_argument("assignment")
     p = add("export", cmd_export, "Export all grades as CSV.")
-    p.add_argument("output", nargs="?", default="grading/grades.csv", help="CSV path (default: %(default)s)")
+    p.add_argument("output", nargs="?", type=pathlib.Path,
+                   help="CSV path (default: grading/grades.csv in the course folder)")
     p = add("stats", cmd_stats, "Show which test cells fail most and the most frequent diagnosed mistakes.")
     p.add_argument("assignment")
     p.add_argument("--plot", type=pathlib.Path, help="also save a bar chart of the failure rates (PNG)")
