@@ -81,3 +81,20 @@ def test_docstrings_point_to_pages_that_exist():
     assert cited
     missing = sorted((name, page) for name, page in cited if not (ROOT / page).exists())
     assert not missing, missing
+
+
+def test_notebook_builder_writes_a_valid_nbgrader_source(tmp_path):
+    from nbgrader.validator import Validator
+    from autograder import notebook_builder as nb
+    path = tmp_path / "tiny.ipynb"
+    nb.write([
+        nb.md("# A tiny assignment"),
+        nb.code("import numpy as np", "setup"),
+        nb.solution("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double"),
+        nb.test("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(3) == 6\n### END HIDDEN TESTS",
+                "test_double", 1),
+        nb.answer("Why?", "answer_why", 1),
+    ], path)
+    cells = notebooks.load(path).cells
+    assert [meta(c).get("grade_id") for c in cells] == [None, "setup", "double", "test_double", "answer_why"]
+    assert Validator().validate(str(path)) == {}
