@@ -247,7 +247,6 @@ def as_tuple(result, n, func_name, what):
 def check_array(func_name, what, got, expected, case, mistakes=(), dtype=None):
     """Compare one returned array with the reference; fail with a diagnosis."""
     dtype = np.dtype(dtype or case.dtype)
-    tol = TOL[dtype]
     diagnose = lambda: next((m for m in mistakes if _safe(m.applies, got, case, what)), None)
     if not isinstance(got, np.ndarray):
         fail(func_name, f"{what} must be a numpy array, got {type(got).__name__}.", case, mistake=diagnose())
@@ -258,14 +257,21 @@ def check_array(func_name, what, got, expected, case, mistakes=(), dtype=None):
              mistake=diagnose() or Mistake(
                  "dtype changed", "Keep the input's dtype: avoid np.zeros(shape) without dtype=x.dtype "
                  "and float64 constant arrays; np.zeros_like(x) keeps it.", lambda *a: True))
+    err, details = mismatch(what, got, expected, dtype)
+    if details:
+        fail(func_name, f"{what} is wrong.", case, details, mistake=diagnose())
+    return err
+
+
+def mismatch(what, got, expected, dtype):
+    """(relative error, lines showing the worst entry), the lines empty when within tolerance."""
+    dtype = np.dtype(dtype)
     floor = error_floor(expected, dtype)
     err = rel_error(got, expected, floor)
-    if not err <= tol:
-        fail(func_name, f"{what} is wrong.", case,
-             [*_describe_difference(what, got, expected, floor),
-              f"  relative error {err:.2g} (expected below {tol:g} for {dtype})"],
-             mistake=diagnose())
-    return err
+    if err <= TOL[dtype]:
+        return err, []
+    return err, [*_describe_difference(what, got, expected, floor),
+                 f"  relative error {err:.2g} (expected below {TOL[dtype]:g} for {dtype})"]
 
 
 def _safe(predicate, *args):
@@ -325,10 +331,13 @@ def public_check(check):
 
 
 def check_forward(func, func_name, cases: Iterable[Case], reference, mistakes: Sequence[Mistake] = (),
-                  n_outputs=2):
+                  n_outputs=2, after=None, note=""):
     """Check ``out, cache = func(*inputs)`` (or ``out = func(...)`` when n_outputs == 1).
 
-    reference(**inputs as float64 tensors) -> expected output tensor.
+    reference(**inputs as float64 tensors) -> the expected output tensor, or a tuple
+    whose first item is. after(args, expected, case) -> relative error: further checks
+    of the call (``args``: the inputs as the student's function left them; ``expected``:
+    the reference's results as numpy arrays).
     """
     start, worst, count = time.perf_counter(), 0.0, 0
     for case in cases:
@@ -338,10 +347,13 @@ def check_forward(func, func_name, cases: Iterable[Case], reference, mistakes: S
         check_no_warnings(func_name, numpy_warnings, case, mistakes)
         out = as_tuple(result, n_outputs, func_name,
                        "a tuple (out, cache)" if n_outputs == 2 else "one value")[0]
-        expected = to_numpy(reference(**{k: to_torch(v) for k, v in case.inputs.items()}))
-        worst = max(worst, check_array(func_name, "out", out, expected, case, mistakes))
+        expected = reference(**{k: to_torch(v) for k, v in case.inputs.items()})
+        expected = [to_numpy(t) for t in (expected if isinstance(expected, tuple) else (expected,))]
+        worst = max(worst, check_array(func_name, "out", out, expected[0], case, mistakes))
+        if after is not None:
+            worst = max(worst, after(args, expected, case))
         count += 1
-    return Report(func_name, count, worst, time.perf_counter() - start)
+    return Report(func_name, count, worst, time.perf_counter() - start, note)
 
 
 def check_backward(forward, backward, func_name, cases: Iterable[Case], reference,
@@ -379,7 +391,7 @@ def check_backward(forward, backward, func_name, cases: Iterable[Case], referenc
 
 def check_value(func, func_name, cases, reference, mistakes=(), tol=1e-9):
     """Check a function that returns a number (a diagnostic such as a fraction)."""
-    start, count = time.perf_counter(), 0
+    start, count, worst = time.perf_counter(), 0, 0.0
     for case in cases:
         args = copy.deepcopy(case.inputs)
         got, numpy_warnings = call_student(func, func_name, list(args.values()), case)
@@ -394,5 +406,6 @@ def check_value(func, func_name, cases, reference, mistakes=(), tol=1e-9):
         if not abs(value - expected) <= tol * max(1.0, abs(expected)):
             fail(func_name, "returned the wrong value.", case,
                  [f"  got       {_fmt(value)}", f"  expected  {_fmt(expected)}"], mistake=diagnose())
+        worst = max(worst, rel_error(value, expected))
         count += 1
-    return Report(func_name, count, 0.0, time.perf_counter() - start)
+    return Report(func_name, count, worst, time.perf_counter() - start)

@@ -24,10 +24,8 @@ import warnings
 
 import numpy as np
 
-from ..checking import (TOL, Case, CheckFailed, Mistake, Report, _describe_difference, _safe, as_tuple,
-                        call_student, check_array, check_backward, check_forward, check_no_warnings,
-                        check_not_mutated, error_floor, fail, matches, public_check, rel_error, to_numpy,
-                        to_torch)
+from ..checking import (TOL, Case, CheckFailed, Mistake, _safe, as_tuple, call_student, check_backward,
+                        check_forward, fail, matches, mismatch, public_check, rel_error, to_numpy, to_torch)
 from . import reference as ref
 
 EPS, MOMENTUM = ref.EPS, ref.MOMENTUM
@@ -549,8 +547,6 @@ def _check_running(func_name, key, bn_param, expected, case, mistakes):
     """Compare one running statistic in bn_param after the call with torch's."""
     mode = case.inputs["bn_param"]["mode"]
     what = f"bn_param['{key}']"
-    dtype = np.dtype(case.dtype)
-    tol = TOL[dtype]
     header = f"the running statistics are wrong: {what} after a {mode}-mode call"
     diagnose = lambda got: next((m for m in mistakes if _safe(m.applies, got, case, key)), None)
     if not isinstance(bn_param, dict) or key not in bn_param:
@@ -564,30 +560,21 @@ def _check_running(func_name, key, bn_param, expected, case, mistakes):
     if got.shape != expected.shape:
         fail(func_name, f"{header}: it has shape {got.shape}, expected {expected.shape} "
              "(one value per feature or channel).", case, mistake=diagnose(got))
-    floor = error_floor(expected, dtype)
-    err = rel_error(got, expected, floor)
-    if not err <= tol:
-        fail(func_name, f"{header} (out is right).", case,
-             [*_describe_difference(what, got, expected, floor),
-              f"  relative error {err:.2g} (expected below {tol:g} for {dtype})"], mistake=diagnose(got))
+    err, details = mismatch(what, got, expected, case.dtype)
+    if details:
+        fail(func_name, f"{header} (out is right).", case, details, mistake=diagnose(got))
     return err
 
 
 def _check_bn_forward(func, func_name, cases, mistakes):
     """check_forward, plus the running statistics in bn_param after every call."""
-    start, worst = time.perf_counter(), 0.0
-    for case in cases:
-        args = copy.deepcopy(case.inputs)
-        result, numpy_warnings = call_student(func, func_name, list(args.values()), case)
-        check_not_mutated(func_name, case.inputs, args, case)
-        check_no_warnings(func_name, numpy_warnings, case, mistakes)
-        out = as_tuple(result, 2, func_name, "a tuple (out, cache)")[0]
-        expected = [to_numpy(t) for t in ref.batchnorm(**{k: to_torch(v) for k, v in case.inputs.items()})]
-        worst = max(worst, check_array(func_name, "out", out, expected[0], case, mistakes))
-        for key, value in zip(("running_mean", "running_var"), expected[1:]):
-            worst = max(worst, _check_running(func_name, key, args["bn_param"], value, case, mistakes))
-    return Report(func_name, len(cases), worst, time.perf_counter() - start,
-                  note="bn_param's running_mean and running_var match torch's after every call")
+
+    def running_statistics(args, expected, case):
+        return max(_check_running(func_name, key, args["bn_param"], value, case, mistakes)
+                   for key, value in zip(("running_mean", "running_var"), expected[1:]))
+
+    return check_forward(func, func_name, cases, ref.batchnorm, mistakes, after=running_statistics,
+                         note="bn_param's running_mean and running_var match torch's after every call")
 
 
 def _student_out(forward, memo):
@@ -623,12 +610,8 @@ def _via_forward(forward, forward_name, forward_mistakes, reference_out):
 
 def _backward(forward, backward, func_name, forward_name, cases, reference_out, backward_mistakes,
               forward_mistakes):
-    # Run the forward pass first, so its errors (not implemented yet) carry its own name.
-    for case in cases:
-        result, _ = call_student(forward, forward_name, list(copy.deepcopy(case.inputs).values()), case)
-        as_tuple(result, 2, forward_name, "a tuple (out, cache)")
     mistakes = [*backward_mistakes, *_via_forward(forward, forward_name, forward_mistakes, reference_out)]
-    return check_backward(forward, backward, func_name, cases, reference_out, mistakes)
+    return check_backward(forward, backward, func_name, cases, reference_out, mistakes, forward_name=forward_name)
 
 
 def _bn_out_ref(x, gamma, beta, bn_param):
