@@ -47,13 +47,24 @@ def fill_in(released, solution, extra=None):
     answers = {_grade_id(c): c.source for c in solution.cells if _grade_id(c)}
     nb = copy.deepcopy(released)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and _grade_id(cell) in answers:
+        if cell.metadata.get("nbgrader", {}).get("solution") and _grade_id(cell) in answers:
             cell.source = answers[_grade_id(cell)]
-        for function, source in (extra or {}).items():
-            if cell.cell_type == "code" and f"def {function}(" in cell.source and meta.get("solution"):
-                cell.source += "\n\n" + source.strip() + "\n"
+    for function, source in (extra or {}).items():
+        append_to_definition(nb, function, source)
     return nb
+
+
+def append_to_definition(nb, function, source):
+    """Append ``source`` to the (non-test) code cell that defines ``function``, in place.
+
+    Appended, a new definition replaces the cell's own when the cell runs.
+    """
+    for cell in nb.cells:
+        is_test = cell.metadata.get("nbgrader", {}).get("grade")
+        if cell.cell_type == "code" and not is_test and f"def {function}(" in cell.source:
+            cell.source += "\n\n" + source.strip() + "\n"
+            return nb
+    raise LookupError(f"no cell defines {function}")
 
 
 def _grade_id(cell):

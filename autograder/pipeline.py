@@ -313,12 +313,13 @@ def feedback(course, assignment, results=None):
     api, folders = course.api(), {}
     for r in tqdm(results, desc="feedback", unit="student", leave=False):
         folder = course.feedback_dir(r.student, assignment)
-        if not r.error and course.autograded(r.student, assignment).is_dir():
+        graded = course.autograded(r.student, assignment).is_dir()
+        if not r.error and graded:
             with _quiet():
                 outcome = api.generate_feedback(assignment, r.student, force=True)
             if not outcome.get("success"):  # one student's problem must not stop the others
                 r = dataclasses.replace(r, error=f"feedback could not be generated: {_summarise_error(outcome)}")
-        if r.error or not course.autograded(r.student, assignment).is_dir():
+        if r.error or not graded:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{assignment}.html").write_text(_error_page(assignment, r))
         folders[r.student] = folder

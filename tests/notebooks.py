@@ -5,6 +5,8 @@ import pathlib
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
 
+from autograder.demo import append_to_definition
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -41,9 +43,4 @@ def namespace(nb, skip_errors=False):
 
 def with_mutant(nb, mutant):
     """A copy of the notebook with the mutant's definition appended to its function's cell."""
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and f"def {mutant.function}(" in cell.source and not is_test(cell):
-            cell.source += "\n\n\n# --- injected mistake: " + mutant.name + "\n" + mutant.source.strip() + "\n"
-            return nb
-    raise LookupError(f"no cell defines {mutant.function}")
+    return append_to_definition(copy.deepcopy(nb), mutant.function, mutant.source)

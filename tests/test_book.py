@@ -1,5 +1,4 @@
 """The book builds with warnings as errors (-W -n), every page executed."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -5,7 +5,6 @@ one student per known mistake, and (activations) a looping, a crashing and a
 malformed submission. Slow (a kernel per student): marked ``slow``.
 """
 import csv
-import json
 
 import nbformat
 import pytest
