@@ -183,8 +183,12 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
     c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
     c.ResilientExecute.sandbox = sandbox_available() if sandbox == "auto" else bool(sandbox)
     c.SandboxedKernelManager.course_root = root
+    from .verdicts import TrustedVerdicts
+    # TrustedVerdicts rewrites every test cell's outputs from the grader's own judgement of
+    # the results the kernel recorded (issue 6): it must come after execution and before
+    # SaveAutoGrades.
     c.Autograde.autograde_preprocessors = [
-        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, TrustedVerdicts, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     # A test cell the student deleted is put back (and run) instead of waiting for a
