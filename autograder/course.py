@@ -198,6 +198,8 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
         "# This cell was missing from your submission: the autograder put it back.\n")
     # Feedback must never show hidden tests (nbgrader's default does).
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # `nbgrader export` writes the same CSV as `python -m autograder export`.
+    c.ExportApp.plugin_class = "autograder.pipeline.CourseCsvExport"
     # The released notebook is rendered in the book: keep it free of outputs.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     return c
