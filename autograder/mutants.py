@@ -1,10 +1,10 @@
 """Known-wrong implementations ("mutants"): the syllabus's diagnosed mistakes.
 
-Each mutant redefines one function of an assignment's solution. The tests inject
-every mutant into the solution notebook (its definition is appended to the cell
-that defines the function) and assert that, under a real nbgrader autograde, it
+Each mutant redefines one or more functions of an assignment's solution. The tests inject
+every mutant into the solution notebook (its definitions are appended to the cell that
+defines ``function``) and assert, in-process and under a real nbgrader autograde, that it
 loses points only on the test cells of its layers (``test_<layer>_*``) and that the
-feedback names the mistake (``diagnosis``). The demo class uses them too.
+mistake ids named in those cells are exactly ``mistakes``. The demo class uses them too.
 """
 import dataclasses
 
@@ -12,10 +12,11 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class Mutant:
     name: str        # short id, also the demo student's name
-    function: str    # the function it redefines
+    function: str    # the function whose cell receives the wrong definitions
     layers: tuple    # the layers whose test cells it may fail: test_<layer>_forward/backward ...
-    source: str      # the wrong definition (Python source)
-    diagnosis: str   # text that the check's message must contain
+    source: str      # the wrong definition(s) (Python source)
+    mistakes: tuple  # the ids of the mistakes its failing cells must name, exactly (empty: none)
+    message: str = ""  # text every failing cell's message must contain (when no id says it)
 
 
 def for_assignment(assignment):

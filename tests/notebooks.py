@@ -1,6 +1,7 @@
 """Helpers: run a notebook's code in-process, and inject known mistakes (mutants)."""
 import copy
 import pathlib
+import re
 
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
@@ -44,3 +45,11 @@ def namespace(nb, skip_errors=False):
 def with_mutant(nb, mutant):
     """A copy of the notebook with the mutant's definition appended to its function's cell."""
     return append_to_definition(copy.deepcopy(nb), mutant.function, mutant.source)
+
+
+MISTAKE_ID = re.compile(r"likely mistake \[([\w.]+)\]")
+
+
+def named_mistakes(text):
+    """The ids of the mistakes a check's message names (``likely mistake [id]: ...``)."""
+    return set(MISTAKE_ID.findall(text or ""))

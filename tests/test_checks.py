@@ -62,7 +62,7 @@ def mutant_params():
 
 
 @pytest.mark.parametrize("assignment, mutant", mutant_params())
-def test_mutant_fails_only_its_layers_and_is_named(assignment, mutant):
+def test_mutant_fails_only_its_layers_and_names_exactly_its_mistakes(assignment, mutant):
     nb = notebooks.with_mutant(notebooks.load(solution_path(assignment)), mutant)
     outcome = run_tests(nb)
     own = lambda name: any(name.startswith(f"test_{layer}_") for layer in mutant.layers)
@@ -70,4 +70,5 @@ def test_mutant_fails_only_its_layers_and_is_named(assignment, mutant):
     assert failed, "the mistake went unnoticed"
     assert all(own(k) for k in failed), f"failed cells outside {mutant.layers}: {sorted(failed)}"
     for name, message in failed.items():
-        assert mutant.diagnosis in message, f"{name} does not name the mistake:\n{message}"
+        assert notebooks.named_mistakes(message) == set(mutant.mistakes), f"{name}:\n{message}"
+        assert mutant.message in message, f"{name}:\n{message}"
