@@ -126,13 +126,13 @@ def _always(case):
 class Mistake:
     """A recognisable wrong implementation, with a stable id (``"relu.grad_at_zero"``).
 
-    Defined once, in one of two ways:
-    - ``wrong(case) -> {output name: value}``: what the wrong implementation returns
-      ("out", "dx", "running_var", "value", ...; a list holds several candidates); it is
-      named when the student's value matches.
-    - ``observed(got, case, what) -> bool`` for the outputs named in ``explains``: a
-      mistake recognised from the value's form (a shape, numpy's warnings) rather than
-      from numbers.
+    ``explains`` names the outputs it concerns ("out", "dx", "running_var", "value",
+    "warnings", "dtype", ...). Defined once, in one of two ways:
+    - ``wrong(case) -> {output name: value}``: what the wrong implementation returns (a
+      list holds several candidates); it is named when the student's value matches.
+      Backward mistakes read the upstream gradient from ``case.dout``.
+    - ``observed(got, case, what) -> bool``: a mistake recognised from the value's form
+      (a shape, numpy's warnings) rather than from numbers.
     ``when(case)`` limits it to the cases where it shows. Mistakes of one ``group`` are
     also tried together (see :class:`MistakeGroup`), so that a student whose code differs
     in several known ways reads every difference at once.
@@ -147,13 +147,17 @@ class Mistake:
     explains: tuple = ()
     group: "MistakeGroup | None" = None
 
+    def __post_init__(self):
+        if not self.explains or (self.wrong is None) == (self.observed is None):
+            raise ValueError(f"Mistake {self.id!r}: give `explains` and exactly one of `wrong` and `observed`")
+
     def applies(self, what, got, case):
         """True when this mistake explains the student's ``got`` for output ``what``.
         An exception here is a bug of ours: it propagates."""
-        if not self.when(case):
+        if what not in self.explains or not self.when(case):
             return False
         if self.observed is not None:
-            return what in self.explains and bool(self.observed(got, case, what))
+            return bool(self.observed(got, case, what))
         return matches_any(got, self.wrong(case).get(what), case.dtype)
 
     def line(self, where=""):
@@ -169,9 +173,9 @@ class MistakeGroup:
     name: str
     wrong: Callable[[Case, frozenset], dict]
 
-    def member(self, id, title, advice, when=_always):
+    def member(self, id, title, advice, explains, when=_always):
         return Mistake(id, title, advice, wrong=lambda case: self.wrong(case, frozenset({id})), when=when,
-                       group=self)
+                       explains=explains, group=self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -417,7 +421,7 @@ def diagnose(mistakes, what, got, case):
         return found
     groups = {}
     for m in mistakes:
-        if m.group is not None and m.when(case):
+        if m.group is not None and what in m.explains and m.when(case):
             groups.setdefault(m.group, []).append(m)
     for group, members in groups.items():
         for size in range(2, len(members) + 1):

@@ -6,14 +6,19 @@ plausible regression of the engine would break: the message a student reads, the
 that is caught, the upstream gradient that is used.
 """
 import inspect
+import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from autograder import checking, gradcheck
+from autograder import checking, gradcheck, numerics, records
 from autograder.activations import checks
 from autograder.checking import CheckFailed
+from notebooks import named_mistakes as notebook_ids
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REPORT = re.compile(r"✓ (\w+) passed (\d+) cases \(max relative error ([^)]+)\)")
@@ -118,9 +123,12 @@ def _cs231n_rel_error(x, y):
     return np.max(np.abs(x - y) / (np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-@pytest.mark.parametrize("rel_error", [checking.rel_error, gradcheck.rel_error],
-                         ids=["checking", "gradcheck"])
-def test_rel_error_is_cs231n_formula(rel_error):
+def test_one_rel_error_for_the_course():
+    assert checking.rel_error is numerics.rel_error and gradcheck.rel_error is numerics.rel_error
+
+
+def test_rel_error_is_cs231n_formula():
+    rel_error = numerics.rel_error
     rng = np.random.default_rng(0)
     for scale in (1e-12, 1e-6, 1.0, 1e6):
         a = scale * rng.standard_normal((5, 4))
@@ -179,9 +187,9 @@ def test_student_exception_shows_student_line_only():
     assert "  input     x (4, 5) float64" in message
     assert message.splitlines()[-1] == _frame(relu_forward_raises, "x @ np.ones")
     # no frame of the package: not the engine's functions, not its files
-    for ours in ("call_student", "check_forward", "forward_check", "checking.py", "checks.py", "autograder"):
+    for ours in ("call_student", "run_case", "judge", "checking.py", "checks.py", "autograder"):
         assert ours not in message
-    assert exc.__cause__ is None and exc.__suppress_context__  # `raise ... from None`
+    assert exc.__cause__ is None and exc.__context__ is None  # raised by the judge, not from the student's error
 
 
 def test_student_exception_in_a_helper_shows_both_student_frames():
@@ -219,14 +227,15 @@ def test_check_forward_passes_a_correct_function(capsys):
 def test_check_forward_detects_inplace_modification_of_input():
     message = str(_failure(checks.relu_forward, relu_forward_inplace))
     assert "relu_forward: modified its input `x` in place." in message
-    assert "likely mistake: in-place update" in message
+    assert "likely mistake [contract.in_place]: in-place update of an input" in message
 
 
 def test_check_forward_detects_changed_dtype():
     message = str(_failure(checks.relu_forward, relu_forward_float64))
-    assert "out has dtype float64, expected float32" in message
+    assert "out has dtype float64, expected float32 (the input's dtype); its values are right." in message
     assert "input     x (4, 5) float32" in message  # passes the float64 cases, fails the float32 one
-    assert "likely mistake: dtype changed" in message
+    assert "likely mistake [contract.dtype]: float32 input, float64 result" in message
+    assert "integer mask" in message  # names the usual cause
 
 
 def test_check_forward_detects_wrong_shape():
@@ -250,7 +259,7 @@ def test_check_forward_reports_numpy_overflow_as_naive_sigmoid(capsys):
     message = str(_failure(checks.sigmoid_forward, sigmoid_forward_naive))
     assert "sigmoid_forward: numpy warned: overflow encountered in exp." in message
     assert "+-1000" in message  # names the input that overflowed
-    assert "likely mistake: naive 1/(1 + exp(-x)) overflows" in message
+    assert "likely mistake [sigmoid.naive_overflow]: naive 1/(1 + exp(-x)) overflows" in message
     # the stable form passes the same cases, warnings and all
     assert _passes(capsys, checks.sigmoid_forward, sigmoid_forward_stable)[1] == 3
 
@@ -275,7 +284,7 @@ def test_check_backward_names_relu_gradient_at_zero():
     message = str(_failure(checks.relu_backward, relu_forward, relu_backward_at_zero))
     assert "relu_backward: dx is wrong." in message
     assert "with exact zeros" in message
-    assert "likely mistake: gradient of ReLU at exactly 0" in message
+    assert "likely mistake [relu.grad_at_zero]: gradient of ReLU at exactly 0" in message
     assert "`x > 0`, not `x >= 0`" in message
 
 
@@ -287,7 +296,7 @@ def test_check_backward_upstream_gradient_is_random(capsys):
         return relu_backward(dout, x)
 
     _passes(capsys, checks.relu_backward, relu_forward, recording_backward)
-    cases = checks._relu_cases(False)
+    cases = checks.relu_backward.cases(False)
     assert len(seen) == len(cases)
     for dout, case in zip(seen, cases):
         assert dout.shape == case.inputs["x"].shape and dout.dtype == case.dtype
@@ -311,6 +320,7 @@ def test_check_backward_detects_modified_dout():
 
     message = str(_failure(checks.relu_backward, relu_forward, backward_inplace))
     assert "relu_backward: modified `dout` in place." in message
+    assert "likely mistake [contract.dout_modified]" in message
 
 
 # ---------------------------------------------------------------- check_value
@@ -320,13 +330,13 @@ def test_check_value_saturation_fraction(capsys):
     assert _passes(capsys, checks.saturation_fraction, lambda h, t: np.mean(np.abs(h) > t))[1] == 2
     message = str(_failure(checks.saturation_fraction, lambda h, t: np.mean(np.abs(h) >= t)))
     assert "saturation_fraction: returned the wrong value." in message
-    assert "likely mistake: |h| >= threshold counted as saturated" in message
+    assert "likely mistake [saturation.non_strict_threshold]: |h| >= threshold counted as saturated" in message
 
 
 def test_check_value_dead_unit_fraction(capsys):
     assert _passes(capsys, checks.dead_unit_fraction, lambda pre: np.mean(np.all(pre <= 0, axis=0)))[1] == 2
     message = str(_failure(checks.dead_unit_fraction, lambda pre: np.mean(np.all(pre < 0, axis=0))))
-    assert "likely mistake: a unit with pre-activation exactly 0 counted as alive" in message
+    assert "likely mistake [dead_units.zero_counted_alive]: a unit with pre-activation exactly 0 counted as alive" in message
 
 
 # ---------------------------------------------------------------- gradcheck.gradient_check
@@ -413,3 +423,123 @@ def test_an_endless_loop_is_stopped_and_named(monkeypatch):
         checks.relu_forward(relu_forward)
     message = str(info.value)
     assert "relu_forward did not return within 0.2 s" in message and "in relu_forward, line" in message
+
+
+# ---------------------------------------------------------------- run in the kernel, judge in the grader
+
+
+def _record(check, *student, hidden=False):
+    """What the kernel emits: the record, through JSON as in a notebook's output."""
+    return json.loads(json.dumps(check.run(student, hidden)))
+
+
+def test_a_record_judged_elsewhere_gives_the_same_verdict():
+    for student, passes in [((relu_forward, relu_backward), True), ((relu_forward, relu_backward_at_zero), False)]:
+        verdict = checks.relu_backward.judge(_record(checks.relu_backward, *student), False)
+        assert verdict.passed is passes
+        if not passes:
+            assert verdict.mistakes == ("relu.grad_at_zero",)
+            assert verdict.text == str(_failure(checks.relu_backward, *student))
+
+
+def test_running_a_check_in_the_kernel_needs_no_torch():
+    """With NN_COURSE_RECORD=1 the check only records: torch is never imported."""
+    code = (
+        "import sys, json, numpy as np\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "published = []\n"
+        "InteractiveShell.instance().display_pub.publish = lambda data, **kw: published.append(data)\n"
+        "from autograder.activations import checks\n"
+        "checks.relu_forward(lambda x: (np.maximum(x, 0), x))\n"
+        "(data,) = published\n"
+        "record = data['application/vnd.nn-course.check-record+json']\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'check': record['check'], 'cases': len(record['cases'])}))\n"
+    )
+    env = {**os.environ, "NN_COURSE_RECORD": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == {"torch": False, "check": "relu_forward", "cases": 3}
+
+
+def test_a_forged_record_passes_only_with_the_right_numbers():
+    """Only computing the function earns the points: a forger who copies the
+    reference's numbers into a record passes; any other record fails."""
+    record = _record(checks.relu_forward, lambda x: (np.zeros_like(x), x))
+    assert not checks.relu_forward.judge(record, False).passed
+    for case, observation in zip(checks.relu_forward.cases(False), record["cases"]):
+        observation["out"] = records.encode(np.maximum(case.inputs["x"], 0))
+    assert checks.relu_forward.judge(record, False).passed
+
+
+@pytest.mark.parametrize("tamper, says", [
+    (lambda r: r.update(check="relu_backward"), "belong to another check"),
+    (lambda r: r.update(hidden=True), "belong to another check"),
+    (lambda r: r["cases"].pop(), "results are missing"),
+    (lambda r: r["cases"][0]["out"]["array"].update(data="AAAA"), "does not match its shape"),
+    (lambda r: r["cases"][0]["out"]["array"].update(dtype="|O"), "malformed array"),
+    (lambda r: r["cases"][0].update(out={"pickle": "gASV"}), "malformed value"),
+    (lambda r: r.update(cases="✓"), "no cases"),
+])
+def test_a_tampered_record_fails_with_a_message(tamper, says):
+    record = _record(checks.relu_forward, relu_forward)
+    tamper(record)
+    verdict = checks.relu_forward.judge(record, False)
+    assert not verdict.passed and says in verdict.text
+
+
+def test_records_never_unpickle():
+    assert records.decode(records.encode(np.arange(3.0))).tolist() == [0.0, 1.0, 2.0]
+    assert isinstance(records.decode(records.encode(np.arange(3, dtype=object))), records.Opaque)
+    assert isinstance(records.decode(records.encode(object())), records.Opaque)
+    with pytest.raises(records.RecordError):
+        records.decode({"array": {"dtype": "<f8", "shape": [10 ** 7], "data": ""}})
+
+
+# ---------------------------------------------------------------- what real students' code showed
+
+
+def test_a_backward_that_rewrites_the_cache_is_caught():
+    """`mask = x; mask[...] = 0/1` turns the caller's input into a mask (a real CS231n bug)."""
+    def backward(dout, x):
+        mask = x
+        mask[mask <= 0] = 0
+        mask[mask > 0] = 1
+        return dout * mask
+
+    message = str(_failure(checks.relu_backward, relu_forward, backward))
+    assert "the array `x` given to relu_forward was changed in place" in message
+    assert notebook_ids(message) == {"contract.cache_mutated"}
+
+
+def test_fix_the_forward_first_only_when_it_explains_the_backward():
+    wrong_forward = lambda x: (np.abs(x), x)
+    returns_zero = str(_failure(checks.relu_backward, wrong_forward, lambda dout, x: 0))
+    assert "dx must be a numpy array, got int." in returns_zero
+    assert "relu_forward" not in returns_zero  # the backward's own mistake: no blame on the forward
+    wrong_values = str(_failure(checks.relu_backward, wrong_forward, lambda dout, x: dout * (x < 0)))
+    assert "relu_backward: dx is wrong." in wrong_values
+    assert "relu_forward's out is wrong on this input too" in wrong_values
+
+
+def test_an_integer_mask_is_named_as_the_cause_of_float64():
+    message = str(_failure(checks.relu_backward, relu_forward, lambda dout, x: dout * (x > 0).astype(int)))
+    assert "dx has dtype float64, expected float32" in message
+    assert notebook_ids(message) == {"contract.dtype"}
+
+
+def test_every_difference_on_an_input_is_named_at_once():
+    def forward(x):  # changes its input AND returns the wrong values
+        x[0] = 0
+        return np.abs(x), x
+
+    message = str(_failure(checks.relu_forward, forward))
+    assert message.startswith("relu_forward: modified its input `x` in place.")
+    assert "  and also: out is wrong." in message
+
+
+def test_mistakes_are_declared_with_what_they_explain_and_ids_are_unique():
+    with pytest.raises(ValueError, match="explains"):
+        checking.Mistake("x.y", "title", "advice", wrong=lambda case: {})
+    duplicate = checking.Mistake("relu.grad_at_zero", "t", "a", wrong=lambda case: {}, explains=("dx",))
+    row = checking.Layer("relu", "relu", checks.SHAPES, checks.make_elementwise, [checks.RELU_AT_ZERO, duplicate])
+    with pytest.raises(ValueError, match="defined twice"):
+        checking.registry(checking.build("autograder.activations.checks", [row]))

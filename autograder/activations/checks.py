@@ -119,7 +119,7 @@ def _gradient_at_zero(id, function, convention, negative_slope):
 
     return Mistake(id, f"gradient of {function} at exactly 0",
                    f"PyTorch's convention is {convention} at x == 0: use `x > 0`, not `x >= 0`, "
-                   "to select the positive branch.", wrong=wrong, when=_has_zeros)
+                   "to select the positive branch.", wrong=wrong, when=_has_zeros, explains=("dx",))
 
 
 def _channel_slope(case):
@@ -138,7 +138,8 @@ ELU_AT_ZERO = Mistake(
     "use `x > 0` to select the positive branch.",
     wrong=lambda case: {"dx": case.dout * np.where(case.inputs["x"] >= 0, 1.0, case.inputs["alpha"]
                                                    * np.exp(np.minimum(case.inputs["x"], 0)))},
-    when=lambda case: "zeros" in case.tags and case.inputs["alpha"] != 1.0)  # alpha = 1: both agree
+    when=lambda case: "zeros" in case.tags and case.inputs["alpha"] != 1.0,  # alpha = 1: both agree
+    explains=("dx",))
 
 
 def _prelu_dalpha(case):
@@ -161,7 +162,8 @@ PRELU_DALPHA_AVERAGED = Mistake(
     "The loss depends on alpha through every example; the chain rule adds these "
     "contributions, it does not average them.",
     wrong=lambda case: {"dalpha": [_prelu_dalpha(case) / n for n in sorted({
-        case.inputs["x"].shape[0], case.inputs["x"].size // case.inputs["x"].shape[1], case.inputs["x"].size})]})
+        case.inputs["x"].shape[0], case.inputs["x"].size // case.inputs["x"].shape[1], case.inputs["x"].size})]},
+    explains=("dalpha",))
 
 
 def _maxout_all_ties(case):
@@ -177,25 +179,25 @@ MAXOUT_TIES = Mistake(
     "maxout.ties_to_every_piece", "maxout gradient sent to every tied piece",
     "When several pieces reach the maximum, the output is ONE of them: send dout to the first "
     "maximal piece only (np.argmax), not to every piece equal to the max (`z == z.max(...)`).",
-    wrong=_maxout_all_ties, when=lambda case: "ties" in case.tags)
+    wrong=_maxout_all_ties, when=lambda case: "ties" in case.tags, explains=("dx", "dW", "db"))
 
 STRICT_THRESHOLD = Mistake(
     "saturation.non_strict_threshold", "|h| >= threshold counted as saturated",
     "A unit is saturated when |h| is strictly above the threshold (|h| > threshold).",
-    wrong=lambda case: {"value": np.mean(np.abs(case.inputs["h"]) >= case.inputs["threshold"])})
+    wrong=lambda case: {"value": np.mean(np.abs(case.inputs["h"]) >= case.inputs["threshold"])}, explains=("value",))
 
 DEAD_PER_EXAMPLE = Mistake(
     "dead_units.zero_entries_counted", "counted zero activations instead of dead units",
     "A unit is dead when it is inactive for EVERY example of the batch: reduce with .all(axis=0) "
     "over examples, then average over units. The mean of (pre <= 0) over all entries is the "
     "sparsity, not the dead fraction.",
-    wrong=lambda case: {"value": np.mean(case.inputs["pre_activations"] <= 0)})
+    wrong=lambda case: {"value": np.mean(case.inputs["pre_activations"] <= 0)}, explains=("value",))
 
 DEAD_STRICT = Mistake(
     "dead_units.zero_counted_alive", "a unit with pre-activation exactly 0 counted as alive",
     "ReLU(0) = 0 and its gradient at 0 is 0, so a unit whose pre-activations are <= 0 "
     "everywhere is dead: use `pre <= 0`.",
-    wrong=lambda case: {"value": np.mean(np.all(case.inputs["pre_activations"] < 0, axis=0))})
+    wrong=lambda case: {"value": np.mean(np.all(case.inputs["pre_activations"] < 0, axis=0))}, explains=("value",))
 
 
 # ---------------------------------------------------------------- the table
