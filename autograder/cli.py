@@ -4,6 +4,7 @@
     python -m autograder check-release              # exercises/ equals a fresh release?
     python -m autograder collect activations DIR    # DIR/<student>.ipynb -> grading/submitted/
     python -m autograder grade activations          # autograde all, progress bar, table
+                                                    # (a fresh clone: records the assignment first)
     python -m autograder feedback activations       # HTML feedback without hidden tests
     python -m autograder export grades.csv          # one row per student and assignment
     python -m autograder stats activations          # which tests fail most
@@ -43,7 +44,10 @@ def cmd_check_release(args):
 
 
 def cmd_collect(args):
-    students = pipeline.collect(_course(args), args.assignment, args.source)
+    notes = []
+    students = pipeline.collect(_course(args), args.assignment, args.source, notes)
+    for line in notes:  # which notebook was taken, which files (links, scratch copies) were not
+        print(f"note: {line}")
     print(f"collected {len(students)} submissions into grading/submitted/: {', '.join(students)}")
 
 
@@ -118,14 +122,15 @@ def build_parser():
     p.add_argument("assignments", nargs="*", help=f"assignments (default: all: {', '.join(settings.ASSIGNMENTS)})")
     p = add("check-release", cmd_check_release, "Exit 1 if exercises/ differs from a fresh release of solutions/.")
     p.add_argument("assignments", nargs="*", help="assignments (default: all)")
-    p = add("collect", cmd_collect, "Copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into grading/submitted/.")
-    p.add_argument("assignment")
+    p = add("collect", cmd_collect, "Copy DIR/<student>.ipynb or DIR/<student>/*.ipynb into grading/submitted/ "
+                                    "(the notebook under the released name when there are several; links skipped).")
+    p.add_argument("assignment", help="assignment to collect, e.g. activations")
     p.add_argument("source", type=pathlib.Path, help="folder of submissions")
     for name, func, help in [
         ("grade", cmd_grade, "Autograde every submission of an assignment; print a summary table."),
     ]:
         p = add(name, func, help)
-        p.add_argument("assignment")
+        p.add_argument("assignment", help="assignment to grade, e.g. activations")
         p.add_argument("--student", action="append", help="grade only this student (repeatable)")
         p.add_argument("--timeout", type=int, default=settings.DEFAULT_TIMEOUT,
                        help="seconds a cell may run before it is stopped (default: %(default)s)")
@@ -135,12 +140,12 @@ def build_parser():
         p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
                        help="run kernels without bubblewrap (default: sandboxed when bwrap works here)")
     p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
-    p.add_argument("assignment")
+    p.add_argument("assignment", help="assignment whose feedback to write")
     p = add("export", cmd_export, "Export all grades as CSV.")
     p.add_argument("output", nargs="?", type=pathlib.Path,
                    help="CSV path (default: grading/grades.csv in the course folder)")
     p = add("stats", cmd_stats, "Show which test cells fail most and the most frequent diagnosed mistakes.")
-    p.add_argument("assignment")
+    p.add_argument("assignment", help="assignment to summarise, e.g. activations")
     p.add_argument("--plot", type=pathlib.Path, help="also save a bar chart of the failure rates (PNG)")
     p = add("demo", cmd_demo, "Grade a synthetic class (correct, wrong, broken, looping, malformed) in a temporary folder.")
     p.add_argument("--assignment", default="activations", help="assignment to demo (default: %(default)s)")
