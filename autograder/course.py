@@ -12,6 +12,7 @@ import copy
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,56 +21,264 @@ import weakref
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 ASSIGNMENTS = ("activations", "normalization")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
 
 
-class SandboxedKernelManager(AsyncKernelManager):
-    """Start each student's kernel inside bubblewrap (``bwrap``).
+# Every kernel that grades a student (sandboxed or not) gets these limits; a kernel
+# that breaks one gets an error in the cell that says which (ResilientExecute).
+GiB, MiB = 2**30, 2**20
+DEFAULT_MEMORY_LIMIT = 4 * GiB
+DEFAULT_PROCESS_LIMIT = 128
+DEFAULT_CPU_LIMIT = 600          # seconds of CPU per process of the kernel
+DEFAULT_FILE_SIZE_LIMIT = 256 * MiB
+DEFAULT_TMP_SIZE = 512 * MiB
+DEFAULT_OUTPUT_LIMIT = 1 * MiB   # characters of output kept per cell
+SANDBOX_UID = 65534              # "nobody": the kernel's user inside the sandbox
+SANDBOX_HOME = "/home/student"   # the kernel's home and working directory inside the sandbox
+# Site-packages entries that make up torch: hidden with the course's references.
+TORCH_ENTRIES = ("torch", "functorch", "torchgen")
+# The files of /etc that Python, numpy and matplotlib read; nothing else of /etc is shown.
+ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
+               "nsswitch.conf", "mime.types", "fonts")
 
-    The kernel sees a read-only file system, an empty /tmp and home, no network
-    (it talks to us over Unix sockets in a private folder), its own namespace for
-    IPC and host name, and of the course only the package: solutions/ and grading/
-    are hidden, except the student's own autograded folder, which is writable.
+# Runs inside the sandbox just before the kernel: set the limits, then become the kernel.
+_SET_LIMITS = ("import os, resource, sys\n"
+               "for name, value in zip(sys.argv[1].split(','), map(int, sys.argv[2].split(','))):\n"
+               "    hard = value + 5 if name == 'RLIMIT_CPU' else value  # SIGXCPU first, then SIGKILL\n"
+               "    resource.setrlimit(getattr(resource, name), (value, hard))\n"
+               "os.execv(sys.argv[3], sys.argv[3:])\n")
+
+
+class CourseKernelManager(AsyncKernelManager):
+    """The kernel of one student's autograde: a minimal environment and resource limits.
+
+    The kernel's environment holds none of the grader's variables: only what Python
+    needs, one thread per numerical library (jobs grade students in parallel) and
+    ``NN_COURSE_RECORD=1``, which tells the course's checks that they are being
+    autograded. Memory, CPU time and file size are limited per process of the kernel.
     """
 
-    course_root = Unicode("", help="The course root, whose solutions/ and grading/ are hidden.").tag(config=True)
+    memory_limit = Integer(DEFAULT_MEMORY_LIMIT, help=(
+        "Address space of each kernel process, in bytes (default 4 GiB). Past it, allocations "
+        "fail with MemoryError, which the graded cell reports.")).tag(config=True)
+    cpu_limit = Integer(DEFAULT_CPU_LIMIT, help=(
+        "CPU seconds of each kernel process over its whole life (a backstop for work left "
+        "running between cells; each cell also has Execute.timeout).")).tag(config=True)
+    file_size_limit = Integer(DEFAULT_FILE_SIZE_LIMIT, help=(
+        "Largest file a kernel may write, in bytes (writing more raises OSError: File too large)."
+    )).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._private = tempfile.mkdtemp(prefix="course-kernel-")
-        self.transport = "ipc"  # Unix sockets: TCP would need the network we remove
-        self.connection_file = os.path.join(self._private, "connection.json")
-        self.ip = os.path.join(self._private, "ipc")
         weakref.finalize(self, shutil.rmtree, self._private, True)
+
+    def kernel_environment(self):
+        """The kernel's whole environment (the grader's own variables are not passed on)."""
+        home = os.path.join(self._private, "home")
+        os.makedirs(home, exist_ok=True)
+        return kernel_environment(home)
+
+    def limits(self):
+        """{resource.RLIMIT_* name: value} set on the kernel."""
+        return {"RLIMIT_AS": self.memory_limit, "RLIMIT_CPU": self.cpu_limit,
+                "RLIMIT_FSIZE": self.file_size_limit}
+
+    async def _async_pre_start_kernel(self, **kw):
+        kw["env"] = self.kernel_environment()  # also used by every restart (_launch_args)
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        return limits_command(self.limits()) + super().format_kernel_cmd(extra_arguments)
+
+
+def kernel_environment(home, tmp=None):
+    """A kernel's environment: Python's paths, one thread per library, the autograde marker."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {
+        "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "PYTHONPATH": package_parent,  # the course package, even when it is not installed
+        "HOME": home, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "NN_COURSE_RECORD": "1",  # the checks record results for the grader's verdicts (issue 6)
+    }
+    if tmp:
+        env["TMPDIR"] = tmp
+    return env
+
+
+def limits_command(limits):
+    """The prefix that sets ``limits`` ({RLIMIT_* name: value}) and then runs the command."""
+    return [sys.executable, "-I", "-c", _SET_LIMITS, ",".join(limits), ",".join(map(str, limits.values()))]
+
+
+class SandboxedKernelManager(CourseKernelManager):
+    """Start each student's kernel inside bubblewrap (``bwrap``).
+
+    The kernel runs in its own PID namespace (it cannot see or signal the grader, and
+    every process it starts dies with it), as an unprivileged user with every
+    capability dropped (no mount, remount or unmount; no new user namespace), with no
+    network (it talks to us over Unix sockets in a private folder) and a process limit.
+    The file system it sees is an allow-list: the Python installation, the system
+    libraries, a few files of /etc, the course package's code, a private /tmp, and a
+    private working directory (also its home) holding copies of the student's regular
+    files. It never sees the course root, the gradebook, other students or the
+    grader's own folders, and nothing it writes is read back by the grader.
+    """
+
+    process_limit = Integer(DEFAULT_PROCESS_LIMIT, help=(
+        "Processes and threads the kernel may run at once (a fork bomb stops there). Only "
+        "in the sandbox: outside, the limit would count all the grader's processes.")).tag(config=True)
+    tmp_size = Integer(DEFAULT_TMP_SIZE, help="Size of the kernel's private /tmp (memory), in bytes.").tag(config=True)
+    hide_oracle = Bool(True, help=(
+        "Also hide torch and the course's reference implementations (autograder/*/reference.py) "
+        "from the kernel. Needs checks that do not import torch in the kernel.")).tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"  # Unix sockets: TCP would need the network we remove
+        sockets = os.path.join(self._private, "sockets")
+        os.makedirs(sockets)
+        self.ip = os.path.join(sockets, "kernel")
+        self.connection_file = os.path.join(self._private, "connection.json")
+
+    def kernel_environment(self):
+        return kernel_environment(SANDBOX_HOME, tmp="/tmp")
+
+    def limits(self):
+        return {**super().limits(), "RLIMIT_NPROC": self.process_limit}
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        cwd = os.path.abspath(self._launch_args.get("cwd") or os.getcwd())
-        return sandbox_command(cwd, self._private, self.course_root) + cmd
+        work = self._working_copy(self._launch_args.get("cwd") or os.getcwd())
+        return sandbox_command(work, self._private, self.tmp_size, self.hide_oracle) + cmd
+
+    def _working_copy(self, folder):
+        """The kernel's working directory: a private copy of the student's regular files.
+
+        Made at the first start, kept across restarts (like a real working directory).
+        """
+        work = os.path.join(self._private, "work")
+        if not os.path.isdir(work):
+            copy_regular_files(os.path.abspath(folder), work)
+        return work
 
 
-def sandbox_command(cwd, private, course_root=""):
-    """The bwrap prefix that confines a kernel to ``cwd`` (read-write) and ``private``."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    home = os.path.expanduser("~")
-    # Not --unshare-pid: ipykernel exits when its parent process is pid 1.
-    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc",
-           "--unshare-uts", "--unshare-cgroup-try", "--unshare-user-try",
-           "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    if home not in ("/", ""):
-        cmd += ["--tmpfs", home]  # the instructor's files: keys, other courses
-    for path in sorted({sys.prefix, sys.base_prefix, package_root}):  # Python and the course package
-        cmd += ["--ro-bind", path, path]
-    if course_root:
-        for hidden in ("solutions", GRADING_DIR):
-            cmd += ["--tmpfs", os.path.join(course_root, hidden)]
-    return cmd + ["--bind", private, private, "--bind", cwd, cwd, "--chdir", cwd, "--setenv", "HOME", home, "--"]
+def copy_regular_files(source, target, budget=DEFAULT_FILE_SIZE_LIMIT):
+    """Copy the regular files and folders of ``source`` into ``target``, never following a link.
+
+    Links, devices and sockets are skipped; so is anything past ``budget`` bytes in all.
+    """
+    os.makedirs(target, exist_ok=True)
+    try:
+        entries = sorted(os.scandir(source), key=lambda e: e.name)
+    except OSError:
+        return budget
+    for entry in entries:
+        destination = os.path.join(target, entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            budget = copy_regular_files(entry.path, destination, budget)
+        elif entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_size <= budget:
+            budget -= entry.stat(follow_symlinks=False).st_size
+            _copy_without_following(entry.path, destination)
+    return budget
+
+
+def _copy_without_following(source, destination):
+    """Copy one file, refusing a source that became a link since it was listed."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as src, open(destination, "xb") as dst:
+        shutil.copyfileobj(src, dst)
+
+
+def sandbox_command(work, private, tmp_size=DEFAULT_TMP_SIZE, hide_oracle=False):
+    """The bwrap prefix that confines a kernel (see SandboxedKernelManager).
+
+    work: the folder bound read-write as the kernel's home and working directory;
+    private: the kernel manager's folder (connection file read-only, sockets read-write).
+    """
+    cmd = ["bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
+           "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+           # In a PID namespace the kernel's parent is pid 1 (bwrap, which dies with the grader):
+           # JPY_PARENT_PID=1 tells ipykernel not to take that for its parent's death.
+           "--setenv", "JPY_PARENT_PID", "1",
+           "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size), "--tmpfs", "/tmp"]
+    cmd += _system_binds() + _python_binds(hide_oracle) + _package_binds(hide_oracle)
+    connection = os.path.join(private, "connection.json")
+    sockets = os.path.join(private, "sockets")
+    cmd += ["--bind", sockets, sockets, "--ro-bind-try", connection, connection,
+            "--bind", work, SANDBOX_HOME, "--chdir", SANDBOX_HOME]
+    return cmd + ["--remount-ro", "/", "--"]  # the folders bwrap made for its mounts: read-only too
+
+
+def _system_binds():
+    """/usr and the top-level links or folders into it (/bin, /lib...), a few files of /etc."""
+    cmd = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            cmd += ["--ro-bind", top, top]
+    for name in ETC_ALLOWED:
+        cmd += ["--ro-bind-try", os.path.join("/etc", name), os.path.join("/etc", name)]
+    return cmd
+
+
+def _python_binds(hide_oracle):
+    """The Python installation (and virtual environment), read-only; torch hidden if asked."""
+    cmd = []
+    for prefix in sorted({sys.base_prefix, sys.prefix}):
+        cmd += ["--ro-bind", os.path.realpath(prefix), prefix]
+    if hide_oracle:
+        for site in _site_packages_with(TORCH_ENTRIES):
+            cmd += _bind_folder_except(site, _is_torch)
+    return cmd
+
+
+def _is_torch(name):
+    return name in TORCH_ENTRIES or name.startswith(tuple(f"{e}-" for e in TORCH_ENTRIES))
+
+
+def _site_packages_with(entries):
+    import site
+    folders = set(site.getsitepackages()) | {site.getusersitepackages()}
+    return sorted(f for f in folders if any(os.path.exists(os.path.join(f, e)) for e in entries))
+
+
+def _bind_folder_except(folder, hidden):
+    """Lay an empty read-only folder over ``folder`` and bind back each entry not ``hidden(name)``.
+
+    (A folder laid over a package would still import, as a namespace package: the
+    hidden entries must not exist at all.)
+    """
+    cmd = ["--tmpfs", folder]
+    for name in sorted(os.listdir(folder)):
+        if not hidden(name):
+            path = os.path.join(folder, name)
+            cmd += ["--ro-bind", path, path]
+    return cmd + ["--remount-ro", folder]
+
+
+def _package_binds(hide_oracle):
+    """The course package's code (autograder/), read-only; the reference modules hidden if asked."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    if not hide_oracle:
+        return ["--ro-bind", package, package]
+    cmd = []
+    for folder, _, _ in os.walk(package):  # parents first: each folder laid over its bound copy
+        cmd += _bind_folder_except(folder, _is_reference)
+    return cmd
+
+
+def _is_reference(name):
+    return name == "reference.py" or name.startswith("reference.")  # and its compiled __pycache__ copies
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,8 +286,10 @@ def sandbox_available():
     """True when bwrap can start a confined process on this machine."""
     if not shutil.which("bwrap"):
         return False
-    probe = subprocess.run(sandbox_command(tempfile.gettempdir(), tempfile.gettempdir()) + ["true"],
-                           capture_output=True)
+    with tempfile.TemporaryDirectory() as private:
+        os.makedirs(os.path.join(private, "sockets"))
+        probe = subprocess.run(sandbox_command(private, private) + [sys.executable, "-c", "pass"],
+                               capture_output=True)
     return probe.returncode == 0
 
 
@@ -97,17 +308,24 @@ class ResilientExecute(Execute):
     # A timeout raises CellTimeoutError at once; we restart instead of interrupting.
     interrupt_on_timeout = Bool(False, help="Interrupt (instead of restart) on timeout.").tag(config=True)
     sandbox = Bool(False, help="Run kernels in bubblewrap (SandboxedKernelManager).").tag(config=True)
+    output_limit = Integer(DEFAULT_OUTPUT_LIMIT, help=(
+        "Characters of output kept per cell (1 MiB by default); the rest is dropped as it "
+        "arrives, with a note, so that a cell printing gigabytes cannot exhaust the grader's "
+        "memory. -1: no limit.")).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.sandbox:
-            self.kernel_manager_class = SandboxedKernelManager
+        # Every kernel gets the course's minimal environment and limits; the sandbox adds bwrap.
+        self.kernel_manager_class = SandboxedKernelManager if self.sandbox else CourseKernelManager
 
     def preprocess(self, nb, resources=None, km=None):
         self._broken_cells = set()
         return super().preprocess(nb, resources, km)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._output_kept, self._output_cut = 0, set()
+        # ExplainLimits (after TrustedVerdicts, which rewrites test cells) words errors with these.
+        self.resources.setdefault(LIMITS_KEY, kernel_limits(self.km))
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         except (CellTimeoutError, DeadKernelError, asyncio.TimeoutError) as exc:
@@ -119,10 +337,23 @@ class ResilientExecute(Execute):
     # nbclient binds execute_cell to its own coroutine: rebind it to ours.
     execute_cell = run_sync(async_execute_cell)
 
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep a cell's outputs up to ``output_limit`` characters, errors always."""
+        size = _output_size(msg)
+        if self.output_limit < 0 or msg["msg_type"] == "error" or self._output_kept + size <= self.output_limit:
+            self._output_kept += size
+            return super().output(outs, msg, display_id, cell_index)
+        stream = msg["content"].get("name", "stdout")
+        if stream not in self._output_cut:  # one note per stream; a cut stderr still counts as stderr
+            self._output_cut.add(stream)
+            outs.append(NotebookNode(output_type="stream", name=stream, text=(
+                f"\n[output cut: this cell printed more than {self.output_limit:,} characters; "
+                "the autograder kept only the first ones]\n")))
+        return None
+
     def _error_output(self, exc):
         if isinstance(exc, DeadKernelError):
-            ename, text = "KernelDied", ("the Python kernel crashed while running this cell "
-                                         "(os._exit, a segfault or running out of memory).")
+            ename, text = "KernelDied", f"the Python kernel {_why_the_kernel_died(self.km)} while running this cell."
         else:
             ename, text = "CellTimeoutError", (f"this cell ran for more than {self.timeout} s and was stopped "
                                                "(an infinite loop, or a loop that catches KeyboardInterrupt).")
@@ -148,6 +379,79 @@ class ResilientExecute(Execute):
                 except (CellTimeoutError, DeadKernelError, asyncio.TimeoutError):
                     self._broken_cells.add(index)
                     await self._restart()
+
+
+def _output_size(msg):
+    content = msg["content"]
+    if "text" in content:
+        return len(content["text"])
+    return sum(len(str(value)) for value in content.get("data", {}).values())
+
+
+def _limit(km, name, default):
+    return getattr(km, name, default)
+
+
+def _why_the_kernel_died(km):
+    """How the kernel died, from its exit status (bwrap exits with 128 + the signal)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    status = process.poll() if process is not None else None
+    memory = _limit(km, "memory_limit", DEFAULT_MEMORY_LIMIT) / GiB
+    if status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        return f"used up its CPU time limit ({_limit(km, 'cpu_limit', DEFAULT_CPU_LIMIT)} s of CPU) and was stopped"
+    if status in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return (f"was killed (it ran out of its {memory:g} GiB memory limit, "
+                "or used up its CPU time limit)")
+    return f"crashed (os._exit, a segfault, or running out of its {memory:g} GiB memory limit)"
+
+
+# Errors that a kernel limit causes, and how to say so: (ename, words in the message, note).
+_LIMIT_ERRORS = (
+    ("MemoryError", "", "the kernel ran out of its {memory:g} GiB memory limit"),
+    ("OSError", "File too large", "files written while grading are limited to {file_mib:g} MiB"),
+    ("BlockingIOError", "Resource temporarily unavailable",
+     "the kernel may run at most {processes} processes and threads"),
+    ("RuntimeError", "can't start new thread", "the kernel may run at most {processes} processes and threads"),
+)
+
+
+LIMITS_KEY = "nn_course_kernel_limits"  # in nbconvert's resources: the limits of the kernel that ran
+
+
+def kernel_limits(km):
+    """The numbers the limit messages quote, from the kernel manager's settings."""
+    return {"memory": _limit(km, "memory_limit", DEFAULT_MEMORY_LIMIT) / GiB,
+            "file_mib": _limit(km, "file_size_limit", DEFAULT_FILE_SIZE_LIMIT) / MiB,
+            "processes": _limit(km, "process_limit", DEFAULT_PROCESS_LIMIT)}
+
+
+class ExplainLimits(NbGraderPreprocessor):
+    """Say which kernel limit an error came from (memory, file size, processes), in the graded notebook.
+
+    Runs after TrustedVerdicts, which rewrites the test cells' outputs, so that the
+    note reaches the student's feedback.
+    """
+
+    def preprocess(self, nb, resources):
+        words = resources.get(LIMITS_KEY, kernel_limits(None))
+        for cell in nb.cells:
+            explain_limit_errors(cell.get("outputs", []), words)
+        return nb, resources
+
+
+def explain_limit_errors(outputs, words):
+    """Add to each error output that a kernel limit caused which limit it was, in place."""
+    for out in outputs:
+        if out.get("output_type") != "error":
+            continue
+        for ename, needle, note in _LIMIT_ERRORS:
+            # The checks report an exception of the student's code in their own words: match those too.
+            text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+            if ename in text and needle in text:
+                note = f" ({note.format(**words)})"
+                out["evalue"] = out.get("evalue", "") + note
+                out["traceback"] = list(out.get("traceback", [])) + [note.strip()]
+                break
 
 
 def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
@@ -182,13 +486,14 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
     c.ResilientExecute.timeout = timeout
     c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
     c.ResilientExecute.sandbox = sandbox_available() if sandbox == "auto" else bool(sandbox)
-    c.SandboxedKernelManager.course_root = root
+    # TODO(lead): turn on when the engine no longer imports torch in the kernel
+    c.SandboxedKernelManager.hide_oracle = False
     from .verdicts import TrustedVerdicts
     # TrustedVerdicts rewrites every test cell's outputs from the grader's own judgement of
     # the results the kernel recorded (issue 6): it must come after execution and before
     # SaveAutoGrades.
     c.Autograde.autograde_preprocessors = [
-        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, TrustedVerdicts, LimitOutput,
+        ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, TrustedVerdicts, ExplainLimits, LimitOutput,
         SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
     ]
     # A test cell the student deleted is put back (and run) instead of waiting for a
