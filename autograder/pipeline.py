@@ -409,12 +409,6 @@ def _autograde(root, timeout, sandbox, assignment, student):
     return _summarise_error(outcome)
 
 
-def _unreadable(course, student, assignment):
-    """Why a submission cannot be graded, or None (kept for callers that only ask that)."""
-    notebook, source_cells = _assignment_in_gradebook(course, assignment)
-    return intake.read_submission(course.submitted(student, assignment), notebook, source_cells).error or None
-
-
 def _summarise_error(outcome):
     """The most telling line of nbgrader's log: the last exception, not its 'see above' wrapper."""
     lines = "\n".join([outcome.get("log") or "", outcome.get("error") or ""]).strip().splitlines()
