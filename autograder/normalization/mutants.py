@@ -1,9 +1,11 @@
 """The chapter-4 mistakes of the syllabus, as wrong implementations (see autograder.mutants).
 
-Most mistakes are in batchnorm_forward; the solution's spatial batch norm reuses
-batchnorm_forward and batchnorm_backward, so those mutants may fail (and must be
-diagnosed in) the spatial cells too. A mutant of a forward pass keeps the solution's
-cache layout, so the solution's backward passes still run on it.
+Each mutant lists the ids of the mistakes (autograder/normalization/checks.py) that its
+failing cells name. Most mistakes are in batchnorm_forward; the solution's spatial batch
+norm reuses batchnorm_forward and batchnorm_backward, so those mutants fail (and must be
+diagnosed in) the spatial cells too, sometimes as the spatial form of the mistake. A
+mutant of a forward pass keeps the solution's cache layout, so the solution's backward
+passes still run on it (a mutant whose cache cannot brings its own backward pass).
 """
 from ..mutants import Mutant
 
@@ -47,27 +49,28 @@ def _bn_forward(normalise="", update="", test=""):
 MUTANTS = [
     Mutant("bn_unbiased_normalise", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         normalise="        std = np.sqrt(x.var(axis=0, ddof=1) + eps)   # divides by N - 1"),
-        "unbiased variance used to normalise"),
+        ("bn.unbiased_normalise",)),
     Mutant("bn_momentum_old", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         update="        running_mean = momentum * bn_param.get('running_mean', np.zeros(D)) + (1 - momentum) * mu\n"
                "        running_var = momentum * bn_param.get('running_var', np.ones(D)) + (1 - momentum) * var * (N / (N - 1))"),
-        "momentum applied to the old value"),
+        ("bn.momentum_old",)),
     Mutant("bn_running_var_biased", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         update="        running_var = (1 - momentum) * bn_param.get('running_var', np.ones(D)) + momentum * var"),
-        "running_var stored biased"),
+        ("bn.running_var_biased",)),
     Mutant("bn_eps_outside", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         normalise="        std = np.sqrt(var) + eps",
         test="        out = gamma * (x - running_mean) / (np.sqrt(running_var) + eps) + beta"),
-        "eps outside the square root"),
+        ("bn.eps_outside",)),
     Mutant("bn_per_sample_axis", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         normalise="        mu = x.mean(axis=1, keepdims=True)\n"
                   "        xc = x - mu\n"
                   "        var = (xc ** 2).mean(axis=1, keepdims=True)\n"
                   "        std = np.sqrt(var + eps)"),
-        "wrong axis"),
+        # spatial batch norm reuses it on x reshaped to (N*H*W, C): per pixel over the channels
+        ("bn.per_sample_axis",)),
     Mutant("bn_test_uses_batch_stats", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         test="        out = gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta"),
-        "test mode used the batch statistics"),
+        ("bn.test_uses_batch_stats",)),
     Mutant("bn_dgamma_not_summed", "batchnorm_backward", ("batchnorm", "spatial_batchnorm"), '''
 def batchnorm_backward(dout, cache):
     xc, std, xhat, gamma = cache
@@ -76,7 +79,7 @@ def batchnorm_backward(dout, cache):
     dgamma = dout * xhat
     dx = (gamma / (N * std)) * (N * dout - dout.sum(axis=0) - xhat * (dout * xhat).sum(axis=0))
     return dx, dgamma, dbeta
-''', "dgamma/dbeta not summed over the batch"),
+''', ("norm.dgamma_not_summed",)),
     Mutant("ln_per_feature_axis", "layernorm_forward", ("layernorm",), '''
 def layernorm_forward(x, gamma, beta, ln_param):
     eps = ln_param.get("eps", 1e-5)
@@ -86,5 +89,91 @@ def layernorm_forward(x, gamma, beta, ln_param):
     xhat = xc / std
     out = gamma * xhat + beta
     return out, (xhat, std, gamma)
-''', "wrong axis: per-feature statistics instead of per-sample"),
+''', ("ln.per_feature_axis",)),
+    Mutant("bn_running_updated_in_test", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
+        test="        running_mean = (1 - momentum) * running_mean + momentum * x.mean(axis=0)\n"
+             "        running_var = (1 - momentum) * running_var + momentum * x.var(axis=0, ddof=1)"),
+        ("bn.running_updated_in_test",)),
+    # Seen in real students' code (issue 6): test mode normalises and stops there.
+    Mutant("bn_test_without_affine", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
+        test="        out = (x - running_mean) / np.sqrt(running_var + eps)"),
+        ("bn.test_without_affine",)),
+    # A CS231n-trained student (issue 6): running statistics from zeros, momentum 0.9 on the
+    # old value, running_var biased, and test mode without gamma and beta. One message names all four.
+    Mutant("bn_cs231n_style", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), '''
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param["mode"]
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    N, D = x.shape
+    running_mean = bn_param.get("running_mean", np.zeros(D, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(D, dtype=x.dtype))
+    out, cache = None, None
+    if mode == "train":
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = (xc ** 2).mean(axis=0)
+        std = np.sqrt(var + eps)
+        xhat = xc / std
+        out = gamma * xhat + beta
+        running_mean = momentum * running_mean + (1 - momentum) * mu
+        running_var = momentum * running_var + (1 - momentum) * var
+        cache = (xc, std, xhat, gamma)
+    elif mode == "test":
+        out = (x - running_mean) / np.sqrt(running_var + eps)
+    bn_param["running_mean"] = running_mean
+    bn_param["running_var"] = running_var
+    return out, cache
+''', ("bn.running_var_from_zeros", "bn.running_var_biased", "bn.momentum_old", "bn.test_without_affine")),
+    # Seen in real students' code (issue 6): batch norm's closed form kept for layer norm,
+    # its sums over the batch axis and gamma outside them.
+    Mutant("ln_backward_batch_axis", "layernorm_backward", ("layernorm",), '''
+def layernorm_backward(dout, cache):
+    xhat, std, gamma = cache
+    N = dout.shape[0]
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * xhat).sum(axis=0)
+    dx = (gamma / (N * std)) * (N * dout - dbeta - xhat * dgamma)
+    return dx, dgamma, dbeta
+''', ("ln.backward_batch_axis",)),
+    # Seen in real students' code (issue 6): each pixel normalised over its group's channels
+    # only; the backward pass matches that forward pass.
+    Mutant("gn_per_pixel_stats", "groupnorm_forward", ("groupnorm",), '''
+def groupnorm_forward(x, gamma, beta, G, gn_param):
+    eps = gn_param.get("eps", 1e-5)
+    N, C, H, W = x.shape
+    xg = x.reshape(N, G, C // G, H, W)
+    xc = xg - xg.mean(axis=2, keepdims=True)
+    std = np.sqrt((xc ** 2).mean(axis=2, keepdims=True) + eps)   # (N, G, 1, H, W): per pixel
+    xhat = (xc / std).reshape(N, C, H, W)
+    out = gamma.reshape(1, C, 1, 1) * xhat + beta.reshape(1, C, 1, 1)
+    return out, (xhat, std, gamma, G)
+
+
+def groupnorm_backward(dout, cache):
+    xhat, std, gamma, G = cache
+    N, C, H, W = dout.shape
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * xhat).sum(axis=(0, 2, 3))
+    g = (dout * gamma.reshape(1, C, 1, 1)).reshape(N, G, C // G, H, W)
+    xh = xhat.reshape(N, G, C // G, H, W)
+    dx = (g - g.mean(axis=2, keepdims=True) - xh * (g * xh).mean(axis=2, keepdims=True)) / std
+    return dx.reshape(N, C, H, W), dgamma, dbeta
+''', ("gn.per_pixel_stats",)),
+    Mutant("wn_dg_flat", "weightnorm_backward", ("weightnorm",), '''
+def weightnorm_backward(dout, cache):
+    x, v, g, norm, W = cache
+    dW = dout.T @ x
+    v_hat = v / norm
+    dg = (dW * v_hat).sum(axis=1, keepdims=True)
+    return dout @ W, g / norm * (dW - v_hat * dg), dg.ravel(), dout.sum(axis=0)   # dg (out,), not (out, 1)
+''', ("wn.dg_shape",)),
+    Mutant("wn_db_not_summed", "weightnorm_backward", ("weightnorm",), '''
+def weightnorm_backward(dout, cache):
+    x, v, g, norm, W = cache
+    dW = dout.T @ x
+    v_hat = v / norm
+    dg = (dW * v_hat).sum(axis=1, keepdims=True)
+    return dout @ W, g / norm * (dW - v_hat * dg), dg, dout   # db: one row per example
+''', ("wn.db_not_summed",)),
 ]
