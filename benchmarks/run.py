@@ -1,18 +1,24 @@
 """Measure grading and build times. Not a test: it reports numbers.
 
-    python benchmarks/run.py                 # checks + autograde (about 3 minutes)
+    python benchmarks/run.py                 # checks + autograde (about 4 minutes)
     python benchmarks/run.py --book          # also a full book build (about 3 more minutes)
+    python benchmarks/run.py --baseline REV  # also today's pipeline at git revision REV, side by side
 
 Reports, per assignment:
 - each check call (public and hidden), in-process, median of 5 runs;
 - the floor: autograding the correct submission with every test cell emptied (kernel
   start, imports, the student's code, nbgrader's own work), the same way as below;
 - seconds per notebook to autograde the demo class with `pipeline.grade`;
+- one correct notebook autograded alone, warm (median of repeated grades in one process),
+  with this checkout's pipeline and, with --baseline, with the pipeline of an earlier
+  revision (a git worktree of it, run the same way in the same run);
 and with --book, the full `jupyter-book build --all` time.
 """
 import argparse
 import contextlib
 import io
+import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -87,6 +93,57 @@ def time_grading(assignment):
         return per_student, time.perf_counter() - start
 
 
+ONE_NOTEBOOK = """
+import json, pathlib, statistics, sys, tempfile, time
+from autograder import demo, pipeline
+assignment, repeats = sys.argv[1], int(sys.argv[2])
+with tempfile.TemporaryDirectory() as tmp:
+    course = demo.make_class(pathlib.Path(tmp), assignment, broken=False)
+    runs = []
+    for _ in range(repeats + 1):  # the first grade of a process also imports torch: reported apart
+        start = time.perf_counter()
+        (result,) = pipeline.grade(course, assignment, ["correct"], progress=False)
+        runs.append(time.perf_counter() - start)
+print(json.dumps({"first": runs[0], "median": statistics.median(runs[1:]), "min": min(runs[1:]),
+                  "score": result.score, "max_score": result.max_score}))
+"""
+
+
+def time_one_notebook(assignment, package_root, repeats=7):
+    """Seconds to autograde one correct notebook with the package found at ``package_root``."""
+    env = {**os.environ, "PYTHONPATH": str(package_root)}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", ONE_NOTEBOOK, assignment, str(repeats)], cwd=tmp, env=env,
+                             check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def worktree(revision):
+    """A checkout of ``revision`` in a temporary folder (git worktree), removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp, "baseline")
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), revision],
+                       check=True, capture_output=True)
+        try:
+            yield path
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
+
+
+def side_by_side(assignment, baseline):
+    rows = [("this checkout", time_one_notebook(assignment, ROOT))]
+    if baseline:
+        with worktree(baseline) as path:
+            rows.append((f"baseline {baseline}", time_one_notebook(assignment, path)))
+    print("| pipeline | one correct notebook, warm: median (min) | first grade of a process | score |")
+    print("|---|---:|---:|---:|")
+    for label, t in rows:
+        print(f"| {label} | {t['median']:.2f} s ({t['min']:.2f} s) | {t['first']:.2f} s | "
+              f"{t['score']:g}/{t['max_score']:g} |")
+    print()
+
+
 def time_book():
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -100,11 +157,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--book", action="store_true", help="also time a full book build")
     parser.add_argument("--assignment", action="append", help="only these assignments")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time one notebook with the pipeline at this git revision (e.g. 81b0925)")
     args = parser.parse_args()
-    print(f"$ python benchmarks/run.py{' --book' if args.book else ''}\n")
+    flags = (" --book" if args.book else "") + (f" --baseline {args.baseline}" if args.baseline else "")
+    print(f"$ python benchmarks/run.py{flags}\n")
     print(f"kernels sandboxed: {settings.sandbox_available()}\n")
     for assignment in args.assignment or settings.ASSIGNMENTS:
-        print(f"## {assignment}\n\n| check cell | public (ms) | hidden (ms) |\n|---|---:|---:|")
+        print(f"## {assignment}\n")
+        side_by_side(assignment, args.baseline)
+        print("| check cell | public (ms) | hidden (ms) |\n|---|---:|---:|")
         for name, public, hidden in time_checks(assignment):
             print(f"| {name} | {1000 * public:.1f} | {1000 * hidden:.1f} |")
         floor = time_floor(assignment)
