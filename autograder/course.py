@@ -135,7 +135,9 @@ class SandboxedKernelManager(CourseKernelManager):
 
     process_limit = Integer(DEFAULT_PROCESS_LIMIT, help=(
         "Processes and threads the kernel may run at once (a fork bomb stops there). Only "
-        "in the sandbox: outside, the limit would count all the grader's processes.")).tag(config=True)
+        "in the sandbox: outside, the limit would count all the grader's processes. Not enforced "
+        "when the grader runs as root (the sandbox's user maps to root, which Linux exempts from "
+        "RLIMIT_NPROC): grade as an ordinary user.")).tag(config=True)
     tmp_size = Integer(DEFAULT_TMP_SIZE, help="Size of the kernel's private /tmp (memory), in bytes.").tag(config=True)
     hide_oracle = Bool(True, help=(
         "Also hide torch and the course's reference implementations (autograder/*/reference.py) "
