@@ -216,6 +216,11 @@ def test_every_case_scores_what_it_should(batch):
         ok = (r.score == expected and not r.error) if expected is not None else (r.score == 0 and bool(r.error))
         ok = ok and all(w in said for w in words)
         outcomes[student] = (ok, r.score, r.status)
+    print("\n| case | expected | measured | what the student reads |\n|---|---|---|---|")  # for RESULTS.md (-s)
+    for student, (ok, score, status) in outcomes.items():
+        expected = cases[student][1]
+        shown = "0, not graded" if expected is None else f"{expected:g}/{AUTO:g}"
+        print(f"| {student} | {shown} | {score:g}{'' if ok else ' WRONG'} | {status.replace('|', '/')} |")
     wrong = {s: o for s, o in outcomes.items() if not o[0]}
     assert not wrong, "\n".join(f"{s}: {score} {status}" for s, (_, score, status) in wrong.items())
     assert len(cases) >= 20
