@@ -205,7 +205,12 @@ class Layer:
     mistakes:  every known mistake of either pass (the output names tell which)
     in_backward(spec): whether the backward check uses this input too
     state:     values compared after the forward call besides ``out`` (:class:`State`)
-    forward_returns: what the forward pass returns, for messages
+    note:      added to the ✓ line of the forward check
+    alternatives: names of further backward passes checked like ``<name>_backward``
+               (batch norm's closed form, ``batchnorm_backward_alt``)
+    failed_inputs: how many failing inputs one message may show: after the first, an input
+               is shown when it names a mistake or a difference not shown yet (so that a
+               student whose code differs in several known ways reads all of them at once)
     """
 
     name: str
@@ -216,6 +221,8 @@ class Layer:
     in_backward: Callable = _always
     state: Sequence[State] = ()
     note: str = ""
+    alternatives: tuple = ()
+    failed_inputs: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -555,32 +562,42 @@ class Check:
 
     def judge(self, record, hidden):
         """The Verdict on a record (decoded from the kernel's JSON, never trusted)."""
+        cases = self.cases(hidden)
         try:
-            observations = self._observations(record, hidden)
+            observations = self._observations(record, hidden, len(cases))
         except records.RecordError as exc:
             return Verdict(False, f"{self.name}: the check's results are unreadable ({exc}).")
-        worst, count = 0.0, 0
-        for index, case in enumerate(self.cases(hidden)):
-            if index >= len(observations):
-                return Verdict(False, f"{self.name}: the check stopped before the input {case.label}: "
-                                      "its results are missing.")
-            observation = observations[index]
-            if "error" in observation:
-                return Verdict(False, "\n".join(str(line)[:600] for line in observation["error"][:8]))
-            problems, error = self.judge_case(observation, case, hidden, index)
-            if problems:
-                return Verdict(False, fail_text(self.name, problems, case),
-                               tuple(dict.fromkeys(m.id for p in problems for m, _ in p.mistakes)))
-            worst, count = max(worst, error), count + 1
-        return Verdict(True, self.report(count, worst))
+        worst, count, shown, ids, headers = 0.0, 0, [], {}, set()
+        for index, case in enumerate(cases):
+            if index >= len(observations) or "error" in observations[index]:
+                lines = (observations[index]["error"][:8] if index < len(observations) else
+                         [f"{self.name}: the check stopped before the input {case.label}: its results are missing."])
+                text = "\n".join(str(line)[:600] for line in lines)
+                shown.append(text if not shown else "and then " + text)
+                break
+            problems, error = self.judge_case(observations[index], case, hidden, index)
+            if not problems:
+                worst, count = max(worst, error), count + 1
+                continue
+            # After the first failing input, show another only if it says something new.
+            named = {m.id: None for p in problems for m, _ in p.mistakes}
+            if shown and not (named.keys() - ids.keys()) and not ({p.header for p in problems} - headers):
+                continue
+            shown.append(fail_text(self.name if not shown else "also", problems, case))
+            ids.update(named)
+            headers.update(p.header for p in problems)
+            if len(shown) >= getattr(self.row, "failed_inputs", 1):
+                break
+        return Verdict(False, "\n".join(shown), tuple(ids)) if shown else Verdict(True, self.report(count, worst))
 
-    def _observations(self, record, hidden):
+    def _observations(self, record, hidden, count):
+        """The first ``count`` observations of a record, decoded (the rest is never read)."""
         if not isinstance(record, dict) or record.get("check") != self.name or record.get("hidden") != bool(hidden):
             raise records.RecordError("they belong to another check")
         cases = record.get("cases")
         if not isinstance(cases, list):
             raise records.RecordError("no cases")
-        return [self._decode_observation(obs) for obs in cases]
+        return [self._decode_observation(obs) for obs in cases[:count]]
 
     @staticmethod
     def _decode_observation(obs):
@@ -615,6 +632,9 @@ class Check:
     def mistakes(self):
         return tuple(self.row.mistakes) + CONTRACT_MISTAKES
 
+    def doc(self):
+        return f"Check {self.name}(...) against reference.{self.row.reference}."
+
 
 def _contract_problems(observation, case, mistakes, inputs_after="args"):
     problems = []
@@ -642,6 +662,9 @@ class ForwardCheck(Check):
             return observation
         out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
         return {**observation, **_returned(result), "out": records.encode(out), "args": records.encode(args)}
+
+    def doc(self):
+        return f"Check {self.name}(...) -> (out, cache) against torch (reference.{self.row.reference})."
 
     def compute_expected(self, case):
         result = self.reference()(**{k: _to_torch(v) for k, v in case.inputs.items()})
@@ -699,13 +722,18 @@ def _returned(result):
 
 class BackwardCheck(Check):
     """``grads = backward(dout, cache)`` against torch.autograd, the cache from the student's
-    own forward pass and ``dout`` random (seeded by the case)."""
+    own forward pass and ``dout`` random (seeded by the case). ``name``: another backward
+    pass of the same layer (``Layer.alternatives``)."""
 
     n_functions = 2
 
+    def __init__(self, module, row, name=None):
+        super().__init__(module, row)
+        self._name = name or f"{row.name}_backward"
+
     @property
     def name(self):
-        return f"{self.row.name}_backward"
+        return self._name
 
     @property
     def forward_name(self):
@@ -713,6 +741,9 @@ class BackwardCheck(Check):
 
     def cases(self, hidden):
         return _cases(self.row, hidden, self.row.in_backward)
+
+    def doc(self):
+        return f"Check {self.name}(dout, cache) against torch.autograd, with the cache of {self.forward_name}."
 
     def run_case(self, functions, case):
         forward, backward = functions
@@ -844,23 +875,25 @@ def _as_number(value):
 
 
 def build(module, table):
-    """The public checks of a chapter's table: {name: check}, e.g. relu_forward, relu_backward."""
+    """The public checks of a chapter's table: {name: check}, e.g. relu_forward, relu_backward.
+
+    A row of another kind (a chapter's own) supplies its checks with ``row.checks(module)``.
+    """
     checks = {}
     for row in table:
-        kinds = (ForwardCheck, BackwardCheck) if isinstance(row, Layer) else (ValueCheck,)
-        for kind in kinds:
-            check = kind(module, row)
-            check.__doc__ = _doc(check)
+        for check in _checks_of(module, row):
+            check.__doc__ = check.doc()
             checks[check.name] = check
     return checks
 
 
-def _doc(check):
-    if isinstance(check, ForwardCheck):
-        return f"Check {check.name}(...) -> (out, cache) against torch (reference.{check.row.reference})."
-    if isinstance(check, BackwardCheck):
-        return f"Check {check.name}(dout, cache) against torch.autograd, with the cache of {check.forward_name}."
-    return f"Check {check.name}(...) -> a number against reference.{check.row.reference}."
+def _checks_of(module, row):
+    if isinstance(row, Layer):
+        return [ForwardCheck(module, row), BackwardCheck(module, row),
+                *(BackwardCheck(module, row, name) for name in row.alternatives)]
+    if isinstance(row, Function):
+        return [ValueCheck(module, row)]
+    return row.checks(module)
 
 
 def registry(checks):

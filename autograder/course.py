@@ -488,8 +488,9 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
     c.ResilientExecute.timeout = timeout
     c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
     c.ResilientExecute.sandbox = sandbox_available() if sandbox == "auto" else bool(sandbox)
-    # TODO(lead): turn on when the engine no longer imports torch in the kernel
-    c.SandboxedKernelManager.hide_oracle = False
+    # While grading, the checks only record (autograder/checking.py): the kernel needs neither
+    # torch nor the references, so it does not see them.
+    c.SandboxedKernelManager.hide_oracle = True
     from .verdicts import TrustedVerdicts
     # TrustedVerdicts rewrites every test cell's outputs from the grader's own judgement of
     # the results the kernel recorded (issue 6): it must come after execution and before

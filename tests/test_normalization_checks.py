@@ -114,9 +114,10 @@ def test_cs231n_style_batchnorm_reads_every_difference_in_one_message(hidden):
     result = verdict(checks.batchnorm_forward, cs231n_batchnorm_forward, hidden=hidden)
     assert set(result.mistakes) == RUNNING_IDS | {"bn.test_without_affine"}, result.text
     # the three differences of running_var, tried together, on one input
-    running_var = result.text.split("bn_param['running_var']", 1)[1].split("also in test mode")[0]
+    running_var = result.text.split("bn_param['running_var']", 1)[1].split("\nalso: ")[0]
     assert all(f"[{id}]" in running_var for id in RUNNING_IDS), result.text
-    assert "also in test mode: out is wrong." in result.text
+    test_mode = result.text.split("\nalso: out is wrong.\n", 1)[1]  # a later input, in test mode
+    assert test_mode.startswith("  input") and "'mode': 'test'" in test_mode.splitlines()[0], result.text
 
 
 def test_a_later_exception_is_reported_with_the_first_failure():

@@ -27,6 +27,8 @@ def _executed(nb, monkeypatch):
     shell = InteractiveShell.instance()
     monkeypatch.setattr(shell.display_pub, "publish", lambda data, **kw: published.append(data))
     monkeypatch.setenv(checking.RECORD_ENV, "1")
+    # This test process has imported torch (other tests judged checks here); a kernel has not.
+    monkeypatch.setattr(checking, "_oracle_modules", lambda: [])
     for cell in nb.cells:
         if notebooks.is_test(cell):
             published.clear()
@@ -144,3 +146,11 @@ def test_forged_records_with_wrong_numbers_fail(solution, monkeypatch):
         observation["out"] = records.encode(records.decode(observation["out"]) + 1)
     cells, _ = _judged(nb)
     assert cells["test_relu_forward"].outputs[0].output_type == "error"
+
+
+def test_torch_imported_in_the_kernel_is_flagged(solution, monkeypatch):
+    nb = _executed(copy.deepcopy(solution), monkeypatch)
+    cell = next(c for c in nb.cells if notebooks.grade_id(c) == "test_relu_forward")
+    cell.outputs[0].data[records.MIME]["modules"] = ["torch"]
+    _, flags = _judged(nb)
+    assert flags == ["the kernel imported torch while grading"]

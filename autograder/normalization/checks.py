@@ -18,7 +18,7 @@ Batch norm's forward checks also compare ``bn_param['running_mean']`` and
 ``bn_param['running_var']`` after every call with torch's, and name every recognised
 difference of a failing submission at once: the running-statistics mistakes are tried in
 combination (a ``MistakeGroup``), and a failure in the other mode, or one that names a
-mistake not named yet, is reported in the same message (``BatchNormForwardCheck``).
+mistake not named yet, is reported in the same message (``Layer.failed_inputs``).
 
 ``compare_speed`` (in ``autograder.speed``) times the two batch-norm backward passes; it
 only reports, it is never judged.
@@ -27,9 +27,7 @@ import dataclasses
 
 import numpy as np
 
-from .. import records
-from ..checking import (BackwardCheck, Case, ForwardCheck, Layer, Mistake, MistakeGroup, Spec, State, Verdict,
-                        build, fail_text, hidden)
+from ..checking import Case, Layer, Mistake, MistakeGroup, Spec, State, build, hidden
 from ..speed import SpeedReport, compare_speed  # noqa: F401 (the notebook calls checks.compare_speed)
 
 # torch's defaults, as in reference.py (which imports torch: tests/test_normalization_checks.py
@@ -626,11 +624,14 @@ CN_SPECS = [  # x (N, D); w (M, D)
 RUNNING_STATE = (State("running_mean", "bn_param", "running_mean", 1),
                  State("running_var", "bn_param", "running_var", 2))
 
+RUNNING_NOTE = "bn_param's running_mean and running_var match torch's after every call"
 TABLE = [
+    # Batch norm: a CS231n-trained student differs on several inputs (train-mode running
+    # statistics, test mode): up to 3 failing inputs in one message, each showing something new.
     Layer("batchnorm", "batchnorm", BN_SPECS, make_batchnorm, BN_MISTAKES, in_backward=train_float64,
-          state=RUNNING_STATE),
+          state=RUNNING_STATE, note=RUNNING_NOTE, failed_inputs=3, alternatives=("batchnorm_backward_alt",)),
     Layer("spatial_batchnorm", "batchnorm", SPATIAL_SPECS, make_batchnorm, SPATIAL_MISTAKES, in_backward=train_float64,
-          state=RUNNING_STATE),
+          state=RUNNING_STATE, note=RUNNING_NOTE, failed_inputs=3),
     Layer("layernorm", "layernorm", LN_SPECS, make_layernorm, LN_MISTAKES, in_backward=train_float64),
     Layer("groupnorm", "groupnorm", GN_SPECS, make_groupnorm, GN_MISTAKES, in_backward=train_float64),
     Layer("weightnorm", "weightnorm", WN_SPECS, make_weightnorm, WN_MISTAKES, in_backward=train_float64),
@@ -638,99 +639,6 @@ TABLE = [
 ]
 
 
-# ---------------------------------------------------------------- batch norm's own checks
-
-
-class BatchNormForwardCheck(ForwardCheck):
-    """The forward check of a batch-norm row, which keeps judging after the first failing input.
-
-    Besides the first failing input, the message shows the first failure in the other mode
-    (train or test) and any failure that names a mistake not named yet, up to
-    ``MAX_INPUTS`` inputs: a CS231n-style batch norm reads its three running-statistics
-    differences and its test-mode bug in one message, not in four rounds (issue 6).
-    """
-
-    MAX_INPUTS = 3
-
-    def judge(self, record, hidden):
-        try:
-            observations = self._observations(record, hidden)
-        except records.RecordError as exc:
-            return Verdict(False, f"{self.name}: the check's results are unreadable ({exc}).")
-        failures, worst, count = [], 0.0, 0
-        for index, case in enumerate(self.cases(hidden)):
-            if index >= len(observations):
-                if not failures:
-                    return Verdict(False, f"{self.name}: the check stopped before the input {case.label}: "
-                                          "its results are missing.")
-                break  # the student's code raised on the input before: already reported
-            observation = observations[index]
-            if "error" in observation:
-                error = [str(line)[:600] for line in observation["error"][:8]]
-                if not failures:
-                    return Verdict(False, "\n".join(error))
-                failures.append((case, error))
-                break
-            problems, error = self.judge_case(observation, case, hidden, index)
-            if problems:
-                failures.append((case, problems))
-            else:
-                worst, count = max(worst, error), count + 1
-        if not failures:
-            return Verdict(True, self.report(count, worst))
-        return self._verdict(failures)
-
-    def _verdict(self, failures):
-        texts, ids, modes = [], {}, set()
-        for case, problems in failures:
-            mode = _mode(case)
-            if isinstance(problems[0], str):  # an exception on a later input
-                texts.append("and then " + "\n".join(problems))
-                break
-            named = {m.id: None for p in problems for m, _ in p.mistakes}
-            if texts and not (named.keys() - ids.keys()) and (named or mode in modes):
-                continue  # nothing the student does not know yet
-            heading = self.name if not texts else f"also in {mode} mode" if mode not in modes else "also"
-            texts.append(fail_text(heading, problems, case))
-            ids.update(named)
-            modes.add(mode)
-            if len(texts) == self.MAX_INPUTS:
-                break
-        return Verdict(False, "\n".join(texts), tuple(ids))
-
-    def report(self, count, worst):
-        return (f"✓ {self.name} passed {count} cases (max relative error {worst:.1g}); "
-                "bn_param's running_mean and running_var match torch's after every call")
-
-
-class AlternativeBackwardCheck(BackwardCheck):
-    """A second backward pass of the same layer (batchnorm_backward_alt, the closed form),
-    checked like the first, on the cache of the same forward pass."""
-
-    def __init__(self, module, row, name):
-        super().__init__(module, row)
-        self._name = name
-        self.__doc__ = f"Check {name}(dout, cache) against torch.autograd, with the cache of {self.forward_name}."
-
-    @property
-    def name(self):
-        return self._name
-
-
-def _batchnorm_checks(checks):
-    """The chapter's own checks on top of the table's: both batch-norm forward checks keep
-    judging after the first failure, and batchnorm_backward_alt."""
-    rows = {row.name: row for row in TABLE}
-    for name in ("batchnorm", "spatial_batchnorm"):
-        check = BatchNormForwardCheck(__name__, rows[name])
-        check.__doc__ = checks[check.name].__doc__
-        checks[check.name] = check
-    alt = AlternativeBackwardCheck(__name__, rows["batchnorm"], "batchnorm_backward_alt")
-    checks[alt.name] = alt
-    return checks
-
-
 CHECKS = build(__name__, TABLE)
-CHECKS = _batchnorm_checks(CHECKS)
 globals().update(CHECKS)  # checks.batchnorm_forward, checks.batchnorm_backward, ...
 __all__ = sorted(CHECKS) + ["compare_speed"]
