@@ -8,6 +8,7 @@ Folder layout (relative to the course root, the repository root by default):
     grading/autograded/..., grading/feedback/..., grading/gradebook.db (gitignored)
 """
 import asyncio
+import contextlib
 import copy
 import functools
 import os
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import weakref
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -135,9 +137,10 @@ class SandboxedKernelManager(CourseKernelManager):
 
     process_limit = Integer(DEFAULT_PROCESS_LIMIT, help=(
         "Processes and threads the kernel may run at once (a fork bomb stops there). Only "
-        "in the sandbox: outside, the limit would count all the grader's processes. Not enforced "
-        "when the grader runs as root (the sandbox's user maps to root, which Linux exempts from "
-        "RLIMIT_NPROC): grade as an ordinary user.")).tag(config=True)
+        "in the sandbox: outside, the limit would count all the grader's processes. Enforced by "
+        "a pids cgroup of the kernel's own where the grader may create one (as root), and by "
+        "RLIMIT_NPROC, which binds a grader run as an ordinary user (Linux exempts root from "
+        "it, and the sandbox's user maps to the grader's).")).tag(config=True)
     tmp_size = Integer(DEFAULT_TMP_SIZE, help="Size of the kernel's private /tmp (memory), in bytes.").tag(config=True)
     hide_oracle = Bool(True, help=(
         "Also hide torch and the course's reference implementations (autograder/*/reference.py) "
@@ -150,6 +153,9 @@ class SandboxedKernelManager(CourseKernelManager):
         os.makedirs(sockets)
         self.ip = os.path.join(sockets, "kernel")
         self.connection_file = os.path.join(self._private, "connection.json")
+        self._cgroup = process_cgroup(self.process_limit)
+        if self._cgroup:
+            weakref.finalize(self, remove_cgroup, self._cgroup)
 
     def kernel_environment(self):
         return kernel_environment(SANDBOX_HOME, tmp="/tmp")
@@ -160,7 +166,8 @@ class SandboxedKernelManager(CourseKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         work = self._working_copy(self._launch_args.get("cwd") or os.getcwd())
-        return sandbox_command(work, self._private, self.tmp_size, self.hide_oracle) + cmd
+        cmd = sandbox_command(work, self._private, self.tmp_size, self.hide_oracle) + cmd
+        return join_cgroup_command(self._cgroup) + cmd if self._cgroup else cmd
 
     def _working_copy(self, folder):
         """The kernel's working directory: a private copy of the student's regular files.
@@ -171,6 +178,68 @@ class SandboxedKernelManager(CourseKernelManager):
         if not os.path.isdir(work):
             copy_regular_files(os.path.abspath(folder), work)
         return work
+
+
+PIDS_CGROUPS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")  # cgroup v1's pids controller, or v2's root
+
+
+def process_cgroup(limit):
+    """A new pids cgroup that lets at most ``limit`` processes live in it, or None where this
+    grader may not create one (not root, no pids controller): then RLIMIT_NPROC alone applies."""
+    for base in PIDS_CGROUPS:
+        if not os.path.exists(os.path.join(base, "cgroup.procs")) or not os.access(base, os.W_OK):
+            continue
+        if base == "/sys/fs/cgroup" and "pids" not in _read(os.path.join(base, "cgroup.subtree_control")):
+            continue
+        try:
+            path = tempfile.mkdtemp(prefix="nn-course-kernel-", dir=base)  # the kernel creates the files
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(path, "pids.max"), "w") as f:
+                f.write(str(limit))
+            return path
+        except OSError:
+            remove_cgroup(path)
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def process_limit_enforced():
+    """True when a sandboxed kernel's process limit binds here: a pids cgroup can be made, or
+    the grader is not root (RLIMIT_NPROC)."""
+    probe = process_cgroup(1)
+    if probe:
+        remove_cgroup(probe)
+    return bool(probe) or os.geteuid() != 0
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def join_cgroup_command(cgroup):
+    """The prefix that moves the kernel's launcher into ``cgroup`` before anything starts,
+    so that every process of the kernel counts against its limit."""
+    return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup]
+
+
+def remove_cgroup(cgroup):
+    """Kill what is left in a kernel's cgroup and remove it."""
+    for _ in range(50):
+        pids = [int(p) for p in _read(os.path.join(cgroup, "cgroup.procs")).split()]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    with contextlib.suppress(OSError):
+        os.rmdir(cgroup)
 
 
 def copy_regular_files(source, target, budget=DEFAULT_FILE_SIZE_LIMIT):
