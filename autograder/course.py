@@ -27,7 +27,7 @@ from traitlets import Bool, Integer
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-ASSIGNMENTS = ("activations", "normalization")
+ASSIGNMENTS = ("activations", "preprocessing", "normalization")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
 

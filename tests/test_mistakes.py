@@ -52,6 +52,8 @@ def _params():
 
 def _compared(check, case, expected):
     """{output name: the reference's value} for the outputs ``check`` compares."""
+    if hasattr(check, "compared"):  # a row kind of a chapter's own (autograder/transforms.py)
+        return check.compared(case, expected)
     if isinstance(check, checking.ForwardCheck):
         return {"out": expected[0], **{s.what: expected[s.index] for s in check.row.state}}
     if isinstance(check, checking.BackwardCheck):
@@ -66,6 +68,8 @@ def _observation(check, case, expected, wrong=None):
     right = {what: (value if what == "value" else np.asarray(value, dtype=case.dtype))
              for what, value in _compared(check, case, expected).items()}
     values = {**right, **wrong}
+    if hasattr(check, "observation_of"):
+        return check.observation_of(case, values)
     args = {k: (dict(v) if isinstance(v, dict) else v) for k, v in case.inputs.items()}
     if isinstance(check, checking.ForwardCheck):
         for state in check.row.state:
