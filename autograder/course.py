@@ -27,6 +27,8 @@ from traitlets import Bool, Integer
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
+from .records import MIME
+
 ASSIGNMENTS = ("activations", "preprocessing", "normalization")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
@@ -41,6 +43,7 @@ DEFAULT_CPU_LIMIT = 600          # seconds of CPU per process of the kernel
 DEFAULT_FILE_SIZE_LIMIT = 256 * MiB
 DEFAULT_TMP_SIZE = 512 * MiB
 DEFAULT_OUTPUT_LIMIT = 1 * MiB   # characters of output kept per cell
+DEFAULT_RECORD_LIMIT = 16 * MiB  # characters of check records kept per cell
 SANDBOX_UID = 65534              # "nobody": the kernel's user inside the sandbox
 SANDBOX_HOME = "/home/student"   # the kernel's home and working directory inside the sandbox
 # Site-packages entries that make up torch: hidden with the course's references.
@@ -383,6 +386,10 @@ class ResilientExecute(Execute):
         "Characters of output kept per cell (1 MiB by default); the rest is dropped as it "
         "arrives, with a note, so that a cell printing gigabytes cannot exhaust the grader's "
         "memory. -1: no limit.")).tag(config=True)
+    record_limit = Integer(DEFAULT_RECORD_LIMIT, help=(
+        "Characters of the checks' records (the results the grader judges) kept per cell, "
+        "counted apart from printed output (16 MiB by default; a correct notebook's largest "
+        "record is about 120 kB).")).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -394,7 +401,7 @@ class ResilientExecute(Execute):
         return super().preprocess(nb, resources, km)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        self._output_kept, self._output_cut = 0, set()
+        self._output_kept, self._output_cut, self._records_kept = 0, set(), 0
         # ExplainLimits (after TrustedVerdicts, which rewrites test cells) words errors with these.
         self.resources.setdefault(LIMITS_KEY, kernel_limits(self.km))
         try:
@@ -409,8 +416,15 @@ class ResilientExecute(Execute):
     execute_cell = run_sync(async_execute_cell)
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keep a cell's outputs up to ``output_limit`` characters, errors always."""
+        """Keep a cell's outputs up to ``output_limit`` characters, errors always; the checks'
+        records (what the grader judges) count against ``record_limit`` instead, so that a
+        student's prints never crowd them out."""
         size = _output_size(msg)
+        if MIME in msg["content"].get("data", {}):
+            if self._records_kept + size > self.record_limit:
+                return None  # the grader reports the check's results as missing
+            self._records_kept += size
+            return super().output(outs, msg, display_id, cell_index)
         if self.output_limit < 0 or msg["msg_type"] == "error" or self._output_kept + size <= self.output_limit:
             self._output_kept += size
             return super().output(outs, msg, display_id, cell_index)

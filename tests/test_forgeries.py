@@ -104,6 +104,16 @@ builtins.NotImplementedError = Passed
 }
 
 
+CHATTY = '''
+_relu_forward = relu_forward
+
+
+def relu_forward(x):
+    print("debug " * 70_000)
+    return _relu_forward(x)
+'''
+
+
 def _forger(released, name, code):
     nb = nbformat.from_dict(released)
     if code is None:
@@ -126,7 +136,13 @@ def graded(tmp_path_factory):
         folder = course.submitted(name, ASSIGNMENT)
         folder.mkdir(parents=True)
         nbformat.write(_forger(released, name, code), str(folder / f"{ASSIGNMENT}.ipynb"))
-    students = ["correct", "not_started", *FORGERIES]
+    # An honest student whose relu_forward prints 400 kB per call (3-4 MB per test cell, past
+    # the 1 MiB output limit): the records the grader judges are kept apart, so full marks.
+    chatty = nbformat.read(str(course.submitted("correct", ASSIGNMENT) / f"{ASSIGNMENT}.ipynb"), as_version=4)
+    demo.append_to_definition(chatty, "relu_forward", CHATTY)
+    (course.submitted("chatty", ASSIGNMENT)).mkdir(parents=True)
+    nbformat.write(chatty, str(course.submitted("chatty", ASSIGNMENT) / f"{ASSIGNMENT}.ipynb"))
+    students = ["correct", "not_started", "chatty", *FORGERIES]
     results = {r.student: r for r in pipeline.grade(course, ASSIGNMENT, students, progress=False, jobs=2)}
     return course, results
 
@@ -134,6 +150,7 @@ def graded(tmp_path_factory):
 def test_the_controls_score_as_alone(graded):
     _, results = graded
     correct, empty = results["correct"], results["not_started"]
+    assert results["chatty"].score == correct.score and not results["chatty"].failed_cells
     assert not correct.error and correct.cells and correct.failed_cells == ()
     assert correct.score == sum(top for _, top in correct.cells.values())
     assert not empty.error and empty.score == 0 and set(empty.failed_cells) == set(empty.cells)

@@ -363,7 +363,8 @@ def digest(paths):
 
 def course_files(course):
     """Everything in the course folder that grading does not write (submissions included)."""
-    written = (course.path("grading", "autograded"), course.path("grading", "feedback"))
+    written = (course.path("grading", "autograded"), course.path("grading", "feedback"),
+               course.path("grading", "intake"))  # the grader's repaired copies (autograder/intake.py)
     return [p for p in course.root.rglob("*")
             if not p.name.startswith("gradebook.db") and not any(p == w or w in p.parents for w in written)]
 
