@@ -8,6 +8,7 @@ Folder layout (relative to the course root, the repository root by default):
     grading/autograded/..., grading/feedback/..., grading/gradebook.db (gitignored)
 """
 import asyncio
+import atexit
 import contextlib
 import copy
 import functools
@@ -44,10 +45,12 @@ DEFAULT_FILE_SIZE_LIMIT = 256 * MiB
 DEFAULT_TMP_SIZE = 512 * MiB
 DEFAULT_OUTPUT_LIMIT = 1 * MiB   # characters of output kept per cell
 DEFAULT_RECORD_LIMIT = 16 * MiB  # characters of check records kept per cell
+# Imported by every kernel as it starts (see configure): what the notebooks import anyway.
+PRELOAD = ["exec(\"for m in ('numpy', 'scipy.special', 'autograder.checking'): __import__(m)\", {})"]
 SANDBOX_UID = 65534              # "nobody": the kernel's user inside the sandbox
 SANDBOX_HOME = "/home/student"   # the kernel's home and working directory inside the sandbox
-# Site-packages entries that make up torch: hidden with the course's references.
-TORCH_ENTRIES = ("torch", "functorch", "torchgen")
+# Site-packages entries of the references' libraries (torch, scikit-learn): hidden from the kernel.
+ORACLE_PACKAGES = ("torch", "functorch", "torchgen", "sklearn")
 # The files of /etc that Python, numpy and matplotlib read; nothing else of /etc is shown.
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
                "nsswitch.conf", "mime.types", "fonts")
@@ -83,6 +86,15 @@ class CourseKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self._private = tempfile.mkdtemp(prefix="course-kernel-")
         weakref.finalize(self, shutil.rmtree, self._private, True)
+        # The kernel works in a private copy of the student's regular files: nothing it
+        # writes lands where the grader reads or writes (grading/autograded/...).
+        self.working_directory = os.path.join(self._private, "work")
+        os.makedirs(self.working_directory)
+
+    def adopt(self, folder):
+        """Copy the regular files of ``folder`` (the student's) into the working directory:
+        at the first start, or later for a kernel started ahead of time (a spare)."""
+        copy_regular_files(os.path.abspath(folder), self.working_directory)
 
     def kernel_environment(self):
         """The kernel's whole environment (the grader's own variables are not passed on)."""
@@ -97,6 +109,10 @@ class CourseKernelManager(AsyncKernelManager):
 
     async def _async_pre_start_kernel(self, **kw):
         kw["env"] = self.kernel_environment()  # also used by every restart (_launch_args)
+        source = kw.get("cwd")
+        if source and os.path.abspath(source) != self.working_directory:
+            self.adopt(source)  # the first start; restarts keep the working directory as it is
+        kw["cwd"] = self.working_directory
         return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -168,19 +184,8 @@ class SandboxedKernelManager(CourseKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        work = self._working_copy(self._launch_args.get("cwd") or os.getcwd())
-        cmd = sandbox_command(work, self._private, self.tmp_size, self.hide_oracle) + cmd
+        cmd = sandbox_command(self.working_directory, self._private, self.tmp_size, self.hide_oracle) + cmd
         return join_cgroup_command(self._cgroup) + cmd if self._cgroup else cmd
-
-    def _working_copy(self, folder):
-        """The kernel's working directory: a private copy of the student's regular files.
-
-        Made at the first start, kept across restarts (like a real working directory).
-        """
-        work = os.path.join(self._private, "work")
-        if not os.path.isdir(work):
-            copy_regular_files(os.path.abspath(folder), work)
-        return work
 
 
 PIDS_CGROUPS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")  # cgroup v1's pids controller, or v2's root
@@ -284,7 +289,7 @@ def sandbox_command(work, private, tmp_size=DEFAULT_TMP_SIZE, hide_oracle=False)
            # JPY_PARENT_PID=1 tells ipykernel not to take that for its parent's death.
            "--setenv", "JPY_PARENT_PID", "1",
            "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size), "--tmpfs", "/tmp"]
-    cmd += _system_binds() + _python_binds(hide_oracle) + _package_binds(hide_oracle)
+    cmd += _system_binds() + _python_binds(hide_oracle, private) + _package_binds(hide_oracle, private)
     connection = os.path.join(private, "connection.json")
     sockets = os.path.join(private, "sockets")
     cmd += ["--bind", sockets, sockets, "--ro-bind-try", connection, connection,
@@ -305,19 +310,19 @@ def _system_binds():
     return cmd
 
 
-def _python_binds(hide_oracle):
-    """The Python installation (and virtual environment), read-only; torch hidden if asked."""
+def _python_binds(hide_oracle, private):
+    """The Python installation (and virtual environment), read-only; the references' libraries
+    (torch, scikit-learn) hidden if asked."""
     cmd = []
     for prefix in sorted({sys.base_prefix, sys.prefix}):
         cmd += ["--ro-bind", os.path.realpath(prefix), prefix]
     if hide_oracle:
-        for site in _site_packages_with(TORCH_ENTRIES):
-            cmd += _bind_folder_except(site, _is_torch)
+        package, _ = _oracle_stubs(private)
+        for site in _site_packages_with(ORACLE_PACKAGES):
+            for name in ORACLE_PACKAGES:
+                if os.path.isdir(os.path.join(site, name)):
+                    cmd += ["--ro-bind", package, os.path.join(site, name)]
     return cmd
-
-
-def _is_torch(name):
-    return name in TORCH_ENTRIES or name.startswith(tuple(f"{e}-" for e in TORCH_ENTRIES))
 
 
 def _site_packages_with(entries):
@@ -326,33 +331,39 @@ def _site_packages_with(entries):
     return sorted(f for f in folders if any(os.path.exists(os.path.join(f, e)) for e in entries))
 
 
-def _bind_folder_except(folder, hidden):
-    """Lay an empty read-only folder over ``folder`` and bind back each entry not ``hidden(name)``.
-
-    (A folder laid over a package would still import, as a namespace package: the
-    hidden entries must not exist at all.)
-    """
-    cmd = ["--tmpfs", folder]
-    for name in sorted(os.listdir(folder)):
-        if not hidden(name):
-            path = os.path.join(folder, name)
-            cmd += ["--ro-bind", path, path]
-    return cmd + ["--remount-ro", folder]
+_HIDDEN = ('raise ImportError("{what} is not available while the autograder runs your notebook: '
+           'solutions are written in numpy")\n')
 
 
-def _package_binds(hide_oracle):
-    """The course package's code (autograder/), read-only; the reference modules hidden if asked."""
+def _oracle_stubs(private):
+    """A package folder and a module file, in ``private``, that raise ImportError when imported:
+    laid over torch and over the reference modules (one bind each, so the sandbox starts fast)."""
+    package = os.path.join(private, "hidden", "package")
+    module = os.path.join(private, "hidden", "module.py")
+    if not os.path.exists(module):
+        os.makedirs(package)
+        with open(os.path.join(package, "__init__.py"), "w") as f:
+            f.write(_HIDDEN.format(what="This package (the references' library: torch or scikit-learn)"))
+        with open(module, "w") as f:
+            f.write(_HIDDEN.format(what="The course's reference implementation"))
+    return package, module
+
+
+def _package_binds(hide_oracle, private):
+    """The course package's code (autograder/), read-only; the reference modules (and their
+    compiled copies in __pycache__) hidden if asked."""
     package = os.path.dirname(os.path.abspath(__file__))
-    if not hide_oracle:
-        return ["--ro-bind", package, package]
-    cmd = []
-    for folder, _, _ in os.walk(package):  # parents first: each folder laid over its bound copy
-        cmd += _bind_folder_except(folder, _is_reference)
+    cmd = ["--ro-bind", package, package]
+    if hide_oracle:
+        _, module = _oracle_stubs(private)
+        for folder, _, files in os.walk(package):
+            cmd += [arg for name in files if _is_reference(name)
+                    for arg in ("--ro-bind", module, os.path.join(folder, name))]
     return cmd
 
 
 def _is_reference(name):
-    return name == "reference.py" or name.startswith("reference.")  # and its compiled __pycache__ copies
+    return name == "reference.py" or (name.startswith("reference.") and name.endswith(".pyc"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -365,6 +376,41 @@ def sandbox_available():
         probe = subprocess.run(sandbox_command(private, private) + [sys.executable, "-c", "pass"],
                                capture_output=True)
     return probe.returncode == 0
+
+
+class _Spares:
+    """Kernels started ahead of time, one per configuration: the next student's."""
+
+    def __init__(self):
+        self._kernels = {}
+        atexit.register(self.shutdown)
+
+    def take(self, key):
+        """The spare for ``key`` if it is still alive (else None)."""
+        km = self._kernels.pop(key, None)
+        if km is not None and not run_sync(km.is_alive)():
+            _stop(km)
+            km = None
+        return km
+
+    def put(self, key, km):
+        old = self._kernels.pop(key, None)
+        if old is not None:
+            _stop(old)
+        self._kernels[key] = km
+
+    def shutdown(self):
+        """Stop every spare (the end of a grading run; and at exit)."""
+        while self._kernels:
+            _stop(self._kernels.popitem()[1])
+
+
+def _stop(km):
+    with contextlib.suppress(Exception):  # a kernel that is already gone
+        run_sync(km.shutdown_kernel)(now=True)
+
+
+SPARES = _Spares()
 
 
 class ResilientExecute(Execute):
@@ -382,6 +428,10 @@ class ResilientExecute(Execute):
     # A timeout raises CellTimeoutError at once; we restart instead of interrupting.
     interrupt_on_timeout = Bool(False, help="Interrupt (instead of restart) on timeout.").tag(config=True)
     sandbox = Bool(False, help="Run kernels in bubblewrap (SandboxedKernelManager).").tag(config=True)
+    spare_kernels = Bool(True, help=(
+        "Start the next student's kernel while this student's notebook runs, so that each "
+        "notebook does not wait for a kernel to start (about 0.7 s). The spare gets the "
+        "student's files when it is used; spares are shut down at the end of grading.")).tag(config=True)
     output_limit = Integer(DEFAULT_OUTPUT_LIMIT, help=(
         "Characters of output kept per cell (1 MiB by default); the rest is dropped as it "
         "arrives, with a note, so that a cell printing gigabytes cannot exhaust the grader's "
@@ -398,7 +448,42 @@ class ResilientExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._broken_cells = set()
-        return super().preprocess(nb, resources, km)
+        if km is not None or not self.spare_kernels:
+            return super().preprocess(nb, resources, km)
+        folder = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
+        self.kernel_name = self.kernel_name or nb.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
+        km = self._kernel_for(folder)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:  # nbclient leaves a kernel it was given running: stop it here
+            if self.kc is not None:
+                self.kc.stop_channels()
+            run_sync(self.km.shutdown_kernel)(now=True)
+
+    def _kernel_for(self, folder):
+        """A started kernel holding a copy of ``folder``: the spare started during the previous
+        student's notebook if there is one (its start is then already paid), and a new spare
+        for the next student, which starts while this notebook runs."""
+        key = self._spare_key()
+        km = SPARES.take(key)
+        if km is not None:
+            km.adopt(folder)
+        else:
+            km = self._new_kernel_manager()
+            run_sync(km.start_kernel)(extra_arguments=self.extra_arguments, cwd=folder)
+        spare = self._new_kernel_manager()
+        run_sync(spare.start_kernel)(extra_arguments=self.extra_arguments)
+        SPARES.put(key, spare)
+        return km
+
+    def _new_kernel_manager(self):
+        return self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
+
+    def _spare_key(self):
+        """What a spare kernel must share with the kernel it stands in for."""
+        settings = {name: dict(self.config.get(name, {})) for name in
+                    ("CourseKernelManager", "SandboxedKernelManager", "KernelManager")}
+        return (self.kernel_manager_class, self.kernel_name, tuple(self.extra_arguments), repr(settings))
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         self._output_kept, self._output_cut, self._records_kept = 0, set(), 0
@@ -565,9 +650,13 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
     c.CourseDirectory.db_url = f"sqlite:///{os.path.join(grading, 'gradebook.db')}"
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
     # Students' notebooks run with our resilient executor, a per-cell timeout, no
-    # history file (parallel kernels would share one) and short tracebacks.
+    # history file (parallel kernels would share one) and short tracebacks. The kernel
+    # imports what every notebook imports while it starts (a spare kernel starts during the
+    # previous student's notebook, so this costs nothing), in a namespace of its own: the
+    # student's namespace stays empty.
     c.Execute.timeout = timeout
-    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal"]
+    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--InteractiveShell.xmode=Minimal",
+                                 f"--IPKernelApp.exec_lines={PRELOAD!r}"]
     c.ResilientExecute.timeout = timeout
     c.ResilientExecute.extra_arguments = c.Execute.extra_arguments
     c.ResilientExecute.sandbox = sandbox_available() if sandbox == "auto" else bool(sandbox)

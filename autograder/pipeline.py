@@ -312,13 +312,16 @@ def grade(course, assignment, students=None, progress=True, jobs=1):
                 problems[futures[future]] = future.result()
                 bar.update(0 if problems[futures[future]] else 1)
         todo = [s for s in todo if problems[s] is not None]  # retried alone, below
-    for student in todo:
-        problems[student] = _autograde(*args, student)
-        if problems[student] == DATABASE_FAILURE:
-            raise GradebookError(f"the gradebook could not be used while grading {student}: another program "
-                                 "may be using it (nbgrader formgrader, a second grading run). Close it and "
-                                 "grade again; the students graded so far keep their grades.")
-        bar.update()
+    try:
+        for student in todo:
+            problems[student] = _autograde(*args, student)
+            if problems[student] == DATABASE_FAILURE:
+                raise GradebookError(f"the gradebook could not be used while grading {student}: another program "
+                                     "may be using it (nbgrader formgrader, a second grading run). Close it and "
+                                     "grade again; the students graded so far keep their grades.")
+            bar.update()
+    finally:
+        course_settings.SPARES.shutdown()  # the kernel started for a next student (pool workers' die with them)
     bar.close()
     for student in students:
         intake.remove_links(course.autograded(student, assignment))  # nothing the grader reads later is a link

@@ -17,8 +17,8 @@ the notebook has executed and before nbgrader saves the scores. For every test c
 Anything else the kernel printed in a test cell is dropped, so stray output (a fake ✓,
 a number a display hook made up, a warning on stderr) neither earns nor costs points.
 
-It also reads the student's code for uses of the oracle: a solution that imports torch or
-the course's package (``autograder``: its checks and references), directly or through
+It also reads the student's code for uses of the oracle: a solution that imports torch,
+scikit-learn (the references' libraries) or the course's package (``autograder``: its checks and references), directly or through
 names and functions that do, or that runs code built from strings (exec, eval,
 __import__), is flagged in ``nb.metadata["nn_course"]["flags"]`` (the grading table shows
 them). With ``TrustedVerdicts.oracle_policy = "zero"`` the test cells of such functions
@@ -34,7 +34,8 @@ from traitlets import Enum
 from . import records
 from .checking import chapter_checks, render
 
-ORACLE_ROOTS = {"torch": "imports torch", "autograder": "imports the course's package (its checks and references)"}
+ORACLE_ROOTS = {"torch": "imports torch", "sklearn": "imports scikit-learn",
+                "autograder": "imports the course's package (its checks and references)"}
 DYNAMIC_CODE = {"exec", "eval", "compile", "__import__", "importlib", "globals", "vars"}
 METADATA_KEY = "nn_course"
 

@@ -94,9 +94,9 @@ def time_grading(assignment):
 
 
 ONE_NOTEBOOK = """
-import json, pathlib, statistics, sys, tempfile, time
+import json, pathlib, shutil, statistics, sys, tempfile, time
 from autograder import demo, pipeline
-assignment, repeats = sys.argv[1], int(sys.argv[2])
+assignment, repeats, copies = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with tempfile.TemporaryDirectory() as tmp:
     course = demo.make_class(pathlib.Path(tmp), assignment, broken=False)
     runs = []
@@ -104,17 +104,26 @@ with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         (result,) = pipeline.grade(course, assignment, ["correct"], progress=False)
         runs.append(time.perf_counter() - start)
+    names = [f"copy{i}" for i in range(copies)]
+    for name in names:
+        shutil.copytree(course.submitted("correct", assignment), course.submitted(name, assignment))
+    start = time.perf_counter()
+    results = pipeline.grade(course, assignment, names, progress=False)
+    per_notebook = (time.perf_counter() - start) / copies
 print(json.dumps({"first": runs[0], "median": statistics.median(runs[1:]), "min": min(runs[1:]),
-                  "score": result.score, "max_score": result.max_score}))
+                  "score": result.score, "max_score": result.max_score, "class": per_notebook,
+                  "class_all_full": all(r.score == result.score for r in results)}))
 """
 
 
-def time_one_notebook(assignment, package_root, repeats=7):
-    """Seconds to autograde one correct notebook with the package found at ``package_root``."""
+def time_one_notebook(assignment, package_root, repeats=7, copies=10):
+    """Seconds to autograde one correct notebook with the package found at ``package_root``:
+    alone (one grade call each), and within a class of ``copies`` correct notebooks graded in
+    one call, one at a time."""
     env = {**os.environ, "PYTHONPATH": str(package_root)}
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", ONE_NOTEBOOK, assignment, str(repeats)], cwd=tmp, env=env,
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run([sys.executable, "-c", ONE_NOTEBOOK, assignment, str(repeats), str(copies)], cwd=tmp,
+                             env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -136,10 +145,12 @@ def side_by_side(assignment, baseline):
     if baseline:
         with worktree(baseline) as path:
             rows.append((f"baseline {baseline}", time_one_notebook(assignment, path)))
-    print("| pipeline | one correct notebook, warm: median (min) | first grade of a process | score |")
-    print("|---|---:|---:|---:|")
+    print("| pipeline | in a class of 10, one at a time: per notebook | alone, warm: median (min) "
+          "| first grade of a process | score |")
+    print("|---|---:|---:|---:|---:|")
     for label, t in rows:
-        print(f"| {label} | {t['median']:.2f} s ({t['min']:.2f} s) | {t['first']:.2f} s | "
+        full = "" if t["class_all_full"] else " (not all full!)"
+        print(f"| {label} | {t['class']:.2f} s{full} | {t['median']:.2f} s ({t['min']:.2f} s) | {t['first']:.2f} s | "
               f"{t['score']:g}/{t['max_score']:g} |")
     print()
 

@@ -646,7 +646,7 @@ def test_hide_oracle_hides_torch_and_the_references(tmp_path):
             '        return True\n'
             '    except ImportError:\n'
             '        return False\n'
-            'names = ["torch", "autograder.activations.reference", "autograder.normalization.reference",\n'
+            'names = ["torch", "sklearn", "autograder.activations.reference", "autograder.normalization.reference",\n'
             '         "numpy", "scipy", "autograder", "autograder.checking"]\n'
             'print("VERDICT", json.dumps({n: importable(n) for n in names}))\n')
     outputs = run_in_kernel(code, tmp_path, **{"ResilientExecute.sandbox": True,
@@ -654,7 +654,7 @@ def test_hide_oracle_hides_torch_and_the_references(tmp_path):
     text = "".join(o.get("text", "") for o in outputs)
     assert "VERDICT" in text, outputs
     seen = json.loads(text.split("VERDICT ", 1)[1])
-    assert seen == {"torch": False, "autograder.activations.reference": False,
+    assert seen == {"torch": False, "sklearn": False, "autograder.activations.reference": False,
                     "autograder.normalization.reference": False,
                     "numpy": True, "scipy": True, "autograder": True, "autograder.checking": True}, seen
 

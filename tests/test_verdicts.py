@@ -125,6 +125,7 @@ def test_oracle_use_is_flagged_and_can_score_zero(solution, monkeypatch):
 @pytest.mark.parametrize("source, flagged", [
     ("from autograder.activations import reference\ndef relu_forward(x):\n    return reference.relu(x), x", True),
     ("def relu_forward(x):\n    return eval('__import__(\"torch\")'), x", True),
+    ("from sklearn.decomposition import PCA\ndef relu_forward(x):\n    return PCA(2).fit(x), x", True),
     ("import numpy as np\ndef relu_forward(x):\n    return np.maximum(x, 0), x", False),
     ("checks.relu_forward(relu_forward)  # students try their checks in their own cells", False),
 ])
