@@ -85,11 +85,21 @@ def cmd_stats(args):
     print("Test cells failed most often:")
     for name, count, total in cells:
         print(f"  {name:<32} {count:>3}/{total}  {'#' * round(20 * count / max(1, total))}")
-    print("Likely mistakes named in the feedback:")
+    print("Likely mistakes named in the feedback (by id):")
+    titles = _mistake_titles(args.assignment)
     for name, count, total in mistakes:
-        print(f"  {name:<48} {count:>3}/{total}")
+        print(f"  {name:<32} {count:>3}/{total}  {titles.get(name, '')}")
     if getattr(args, "plot", None) and cells:
         print(f"chart: {pipeline.plot_stats(cells, args.plot, f'{args.assignment}: failing tests')}")
+
+
+def _mistake_titles(assignment):
+    """{mistake id: title} of an assignment's checks (empty when it has no checks module)."""
+    from . import checking
+    try:
+        return {i: m.title for i, m in checking.registry(checking.chapter_checks(assignment)).items()}
+    except ImportError:
+        return {}
 
 
 def cmd_demo(args):
