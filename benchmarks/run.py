@@ -144,7 +144,10 @@ def side_by_side(assignment, baseline):
     rows = [("this checkout", time_one_notebook(assignment, ROOT))]
     if baseline:
         with worktree(baseline) as path:
-            rows.append((f"baseline {baseline}", time_one_notebook(assignment, path)))
+            if (path / "solutions" / assignment).is_dir():
+                rows.append((f"baseline {baseline}", time_one_notebook(assignment, path)))
+            else:
+                print(f"({assignment} is not in baseline {baseline})\n")
     print("| pipeline | in a class of 10, one at a time: per notebook | alone, warm: median (min) "
           "| first grade of a process | score |")
     print("|---|---:|---:|---:|---:|")
