@@ -438,7 +438,7 @@ def diagnose(mistakes, what, got, case):
     return []
 
 
-def compare(func_name, label, what, got, expected, case, mistakes, dtype=None):
+def compare(label, what, got, expected, case, mistakes, dtype=None):
     """(relative error, Problem or None) for one output of the student's."""
     dtype = np.dtype(dtype or case.dtype)
     expected = np.asarray(expected)
@@ -636,12 +636,13 @@ class Check:
         return f"Check {self.name}(...) against reference.{self.row.reference}."
 
 
-def _contract_problems(observation, case, mistakes, inputs_after="args"):
+def _contract_problems(observation, case, mistakes):
+    """Numpy's warnings and changed inputs: what any function's check also looks at."""
     problems = []
     if observation.get("warnings"):
         named = diagnose(mistakes, "warnings", observation["warnings"], case)
         problems.append(Problem(f"numpy warned: {observation['warnings'][0]}.", [], [(m, "") for m in named]))
-    after = observation.get(inputs_after)
+    after = observation.get("args")
     changed = _mutated(case.inputs, after if isinstance(after, dict) else {})
     if changed:
         problems.append(Problem(f"modified its input `{changed[0]}` in place.", [], [(IN_PLACE, "")]))
@@ -676,7 +677,7 @@ class ForwardCheck(Check):
         problems = _contract_problems(observation, case, mistakes)
         if observation.get("returned") != "a tuple of 2":
             return problems + [Problem(f"must return a tuple (out, cache); got {observation.get('returned')}.")], 0.0
-        worst, out_problem = compare(self.name, "out", "out", observation["out"], expected[0], case, mistakes)
+        worst, out_problem = compare("out", "out", observation["out"], expected[0], case, mistakes)
         problems += [out_problem] if out_problem else []
         args = observation.get("args") if isinstance(observation.get("args"), dict) else {}
         for state in self.row.state:
@@ -803,7 +804,7 @@ class BackwardCheck(Check):
             return problems + [_arity_problem(observation.get("grads"), what)], 0.0
         worst, value_problems = 0.0, []
         for name, got, want in zip(case.grads, grads, expected["grads"]):
-            error, problem = compare(self.name, f"d{name}", f"d{name}", got, want, case, mistakes)
+            error, problem = compare(f"d{name}", f"d{name}", got, want, case, mistakes)
             worst = max(worst, error)
             if problem:
                 (value_problems if problem.header.endswith("is wrong.") else problems).append(problem)
