@@ -51,6 +51,7 @@ SANDBOX_UID = 65534              # "nobody": the kernel's user inside the sandbo
 SANDBOX_HOME = "/home/student"   # the kernel's home and working directory inside the sandbox
 # Site-packages entries of the references' libraries (torch, scikit-learn): hidden from the kernel.
 ORACLE_PACKAGES = ("torch", "functorch", "torchgen", "sklearn")
+KEEP_DATA_OF = ("sklearn",)  # hidden by their __init__.py only: their data files stay readable
 # The files of /etc that Python, numpy and matplotlib read; nothing else of /etc is shown.
 ETC_ALLOWED = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
                "nsswitch.conf", "mime.types", "fonts")
@@ -317,11 +318,16 @@ def _python_binds(hide_oracle, private):
     for prefix in sorted({sys.base_prefix, sys.prefix}):
         cmd += ["--ro-bind", os.path.realpath(prefix), prefix]
     if hide_oracle:
-        package, _ = _oracle_stubs(private)
+        package, module = _oracle_stubs(private)
         for site in _site_packages_with(ORACLE_PACKAGES):
             for name in ORACLE_PACKAGES:
-                if os.path.isdir(os.path.join(site, name)):
-                    cmd += ["--ro-bind", package, os.path.join(site, name)]
+                path = os.path.join(site, name)
+                if name in KEEP_DATA_OF and os.path.isfile(os.path.join(path, "__init__.py")):
+                    # Its code does not import (every submodule imports the package first),
+                    # its data files stay readable (the digits: autograder/data.py).
+                    cmd += ["--ro-bind", module, os.path.join(path, "__init__.py")]
+                elif os.path.isdir(path):
+                    cmd += ["--ro-bind", package, path]
     return cmd
 
 
@@ -345,7 +351,7 @@ def _oracle_stubs(private):
         with open(os.path.join(package, "__init__.py"), "w") as f:
             f.write(_HIDDEN.format(what="This package (the references' library: torch or scikit-learn)"))
         with open(module, "w") as f:
-            f.write(_HIDDEN.format(what="The course's reference implementation"))
+            f.write(_HIDDEN.format(what="This module (the course's reference implementations, or scikit-learn)"))
     return package, module
 
 

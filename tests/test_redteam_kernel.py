@@ -18,6 +18,7 @@ REDTEAM_NO_SANDBOX=1 runs the suite as on a machine without bubblewrap.
 """
 import ctypes
 import dataclasses
+import importlib.util
 import hashlib
 import json
 import os
@@ -637,6 +638,9 @@ def run_in_kernel(code, tmp_path, **config):
     return nb.cells[0].outputs
 
 
+DIGITS = str(pathlib.Path(importlib.util.find_spec("sklearn").origin).parent / "datasets" / "data" / "digits.csv.gz")
+
+
 @pytest.mark.skipif(not settings.sandbox_available(), reason="bubblewrap (bwrap) is not installed")
 def test_hide_oracle_hides_torch_and_the_references(tmp_path):
     code = ('import importlib, json\n'
@@ -648,7 +652,9 @@ def test_hide_oracle_hides_torch_and_the_references(tmp_path):
             '        return False\n'
             'names = ["torch", "sklearn", "autograder.activations.reference", "autograder.normalization.reference",\n'
             '         "numpy", "scipy", "autograder", "autograder.checking"]\n'
-            'print("VERDICT", json.dumps({n: importable(n) for n in names}))\n')
+            'seen = {n: importable(n) for n in names}\n'
+            f'seen["digits data"] = __import__("os").path.exists({DIGITS!r})\n'
+            'print("VERDICT", json.dumps(seen))\n')
     outputs = run_in_kernel(code, tmp_path, **{"ResilientExecute.sandbox": True,
                                                "SandboxedKernelManager.hide_oracle": True})
     text = "".join(o.get("text", "") for o in outputs)
@@ -656,7 +662,8 @@ def test_hide_oracle_hides_torch_and_the_references(tmp_path):
     seen = json.loads(text.split("VERDICT ", 1)[1])
     assert seen == {"torch": False, "sklearn": False, "autograder.activations.reference": False,
                     "autograder.normalization.reference": False,
-                    "numpy": True, "scipy": True, "autograder": True, "autograder.checking": True}, seen
+                    "numpy": True, "scipy": True, "autograder": True, "autograder.checking": True,
+                    "digits data": True}, seen  # scikit-learn's code is hidden, its data is not
 
 
 def test_the_working_copy_holds_only_regular_files(tmp_path):
