@@ -290,11 +290,17 @@ def sandbox_command(work, private, tmp_size=DEFAULT_TMP_SIZE, hide_oracle=False)
            # JPY_PARENT_PID=1 tells ipykernel not to take that for its parent's death.
            "--setenv", "JPY_PARENT_PID", "1",
            "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size), "--tmpfs", "/tmp"]
-    cmd += _system_binds() + _python_binds(hide_oracle, private) + _package_binds(hide_oracle, private)
     connection = os.path.join(private, "connection.json")
     sockets = os.path.join(private, "sockets")
-    cmd += ["--bind", sockets, sockets, "--ro-bind-try", connection, connection,
-            "--bind", work, SANDBOX_HOME, "--chdir", SANDBOX_HOME]
+    binds = (_system_binds() + _python_binds(hide_oracle, private) + _package_binds(hide_oracle, private)
+             + ["--bind", sockets, sockets, "--ro-bind-try", connection, connection, "--bind", work, SANDBOX_HOME])
+    # A folder bound from under /tmp (a checkout or virtual environment there, our private
+    # folder) would have its parents made inside the kernel's writable /tmp: give each such
+    # tree a tmpfs of its own, made read-only once the binds are in, so the kernel cannot write
+    # beside them (it would only write into its private /tmp, but it would look like the host's).
+    trees = sorted({os.path.join("/tmp", d.split("/")[2]) for d in binds if d.startswith("/tmp/")})
+    cmd += [arg for tree in trees for arg in ("--tmpfs", tree)] + binds + ["--chdir", SANDBOX_HOME]
+    cmd += [arg for tree in trees for arg in ("--remount-ro", tree)]
     return cmd + ["--remount-ro", "/", "--"]  # the folders bwrap made for its mounts: read-only too
 
 
