@@ -155,3 +155,13 @@ def test_torch_imported_in_the_kernel_is_flagged(solution, monkeypatch):
     cell.outputs[0].data[records.MIME]["modules"] = ["torch"]
     _, flags = _judged(nb)
     assert flags == ["the kernel imported torch while grading"]
+
+
+def test_records_outside_test_cells_are_dropped(solution, monkeypatch):
+    nb = _executed(copy.deepcopy(solution), monkeypatch)
+    record = next(c for c in nb.cells if notebooks.grade_id(c) == "test_relu_forward").outputs[0]
+    own = next(c for c in nb.cells if notebooks.grade_id(c) == "relu")  # the student's own cell called a check
+    own.outputs = [record, nbformat.v4.new_output("stream", name="stdout", text="hello\n")]
+    judged, _ = TrustedVerdicts().preprocess(copy.deepcopy(nb), RESOURCES)
+    own = next(c for c in judged.cells if notebooks.grade_id(c) == "relu")
+    assert [o.output_type for o in own.outputs] == ["stream"]
