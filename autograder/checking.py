@@ -403,14 +403,21 @@ def _worst_entry(label, got, expected, floor):
             f"  expected  {where} = {_fmt(np.asarray(expected)[idx])}"]
 
 
-def mismatch(label, got, expected, dtype):
-    """(relative error, lines showing the worst entry), the lines empty when within tolerance."""
-    floor = error_floor(expected, dtype)
-    err = rel_error(got, expected, floor)
+def mismatch(label, got, expected, dtype, floor=0.0):
+    """(relative error, lines showing the worst entry), the lines empty when within tolerance.
+
+    floor: entries below this fraction of the largest expected entry are compared on that
+    absolute scale (an eigendecomposition leaves 1e-13 where the exact value is 0).
+    """
+    with np.errstate(invalid="ignore"):
+        largest = float(np.nanmax(np.abs(np.asarray(expected, dtype=np.float64)), initial=0.0))
+    limit = max(error_floor(expected, dtype), floor * largest)
+    err = rel_error(got, expected, limit)
     if err <= tolerance(dtype):
         return err, []
-    return err, [*_worst_entry(label, got, expected, floor),
-                 f"  relative error {err:.2g} (expected below {tolerance(dtype):g} for {np.dtype(dtype)})"]
+    scale = f"; entries below {floor:g} of the largest compared on that scale" if floor else ""
+    return err, [*_worst_entry(label, got, expected, limit),
+                 f"  relative error {err:.2g} (expected below {tolerance(dtype):g} for {np.dtype(dtype)}{scale})"]
 
 
 def matches_any(got, wrong, dtype):
@@ -438,8 +445,8 @@ def diagnose(mistakes, what, got, case):
     return []
 
 
-def compare(label, what, got, expected, case, mistakes, dtype=None):
-    """(relative error, Problem or None) for one output of the student's."""
+def compare(label, what, got, expected, case, mistakes, dtype=None, floor=0.0):
+    """(relative error, Problem or None) for one output of the student's (``floor``: see mismatch)."""
     dtype = np.dtype(dtype or case.dtype)
     expected = np.asarray(expected)
 
@@ -452,11 +459,11 @@ def compare(label, what, got, expected, case, mistakes, dtype=None):
     if got.shape != expected.shape:
         return np.inf, problem(f"{label} has shape {got.shape}, expected {expected.shape}.")
     if got.dtype != dtype:
-        err, details = mismatch(label, got, expected, dtype) if got.dtype.kind in "biuf" else (np.inf, [])
+        err, details = mismatch(label, got, expected, dtype, floor) if got.dtype.kind in "biuf" else (np.inf, [])
         values = "its values are right" if not details else "its values are wrong too"
         return err, problem(f"{label} has dtype {got.dtype}, expected {dtype} (the input's dtype); {values}.",
                             details, kinds=(what, "dtype"))
-    err, details = mismatch(label, got, expected, dtype)
+    err, details = mismatch(label, got, expected, dtype, floor)
     return err, (problem(f"{label} is wrong.", details) if details else None)
 
 

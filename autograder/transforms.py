@@ -30,9 +30,8 @@ from typing import Callable, ClassVar, Sequence
 import numpy as np
 
 from . import records
-from .checking import (IN_PLACE, Check, Mistake, Problem, _contract_problems, _type_name, _worst_entry,
-                       as_tuple, diagnose)
-from .numerics import error_floor, matches, rel_error, tolerance
+from .checking import IN_PLACE, Check, Mistake, Problem, _contract_problems, _type_name, as_tuple, compare
+from .numerics import matches
 
 SIGN_AXES = {"rows": 1, "columns": 0}  # the axis summed over to compare one slice's direction
 
@@ -73,37 +72,6 @@ def sign_aware(mistake, signs):
                    for value in _candidates(mistake.wrong(case).get(what)) for axis in tries)
 
     return dataclasses.replace(mistake, wrong=None, observed=observed)
-
-
-def compare_output(label, what, got, expected, case, mistakes, floor=0.0):
-    """(relative error, Problem or None) for one output: ``checking.compare`` with a floor
-    relative to the largest expected entry (see the module's docstring)."""
-    dtype = np.dtype(case.dtype)
-    expected = np.asarray(expected)
-
-    def problem(header, extra=(), kinds=(what,)):
-        named = [m for kind in kinds for m in diagnose(mistakes, kind, got, case)]
-        return Problem(header, list(extra), [(m, "") for m in dict.fromkeys(named)])
-
-    if not isinstance(got, np.ndarray):
-        return np.inf, problem(f"{label} must be a numpy array, got {_type_name(got)}.")
-    if got.shape != expected.shape:
-        return np.inf, problem(f"{label} has shape {got.shape}, expected {expected.shape}.")
-    if got.dtype.kind not in "biuf":
-        return np.inf, problem(f"{label} has dtype {got.dtype}, expected {dtype} (the input's dtype).")
-    with np.errstate(invalid="ignore"):
-        largest = float(np.nanmax(np.abs(expected.astype(np.float64)), initial=0.0)) if expected.size else 0.0
-    limit = max(error_floor(expected, dtype), floor * largest)
-    err = rel_error(got, expected, limit)
-    details = [] if err <= tolerance(dtype) else [
-        *_worst_entry(label, got, expected, limit),
-        f"  relative error {err:.2g} (expected below {tolerance(dtype):g} for {dtype}"
-        + (f"; entries below {floor:g} of the largest compared on that scale)" if floor else ")")]
-    if got.dtype != dtype:
-        values = "its values are right" if not details else "its values are wrong too"
-        return err, problem(f"{label} has dtype {got.dtype}, expected {dtype} (the input's dtype); {values}.",
-                            details, kinds=(what, "dtype"))
-    return err, (problem(f"{label} is wrong.", details) if details else None)
 
 
 class TransformCheck(Check):
@@ -152,8 +120,8 @@ class TransformCheck(Check):
         worst, wrong = 0.0, []
         for what, label, value in zip(self.row.outputs, self.row.labels, got):
             value = align(value, expected[what], self.row.signs.get(what))
-            error, problem = compare_output(label, what, value, expected[what], case, mistakes,
-                                            self.row.floor.get(what, 0.0))
+            error, problem = compare(label, what, value, expected[what], case, mistakes,
+                                     floor=self.row.floor.get(what, 0.0))
             worst = max(worst, error)
             if problem:
                 if what in self.row.signs and problem.header.endswith("is wrong."):
