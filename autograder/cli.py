@@ -87,8 +87,9 @@ def cmd_stats(args):
         print(f"  {name:<32} {count:>3}/{total}  {'#' * round(20 * count / max(1, total))}")
     print("Likely mistakes named in the feedback (by id):")
     titles = _mistake_titles(args.assignment)
+    width = max([32] + [len(name) for name, _, _ in mistakes])
     for name, count, total in mistakes:
-        print(f"  {name:<32} {count:>3}/{total}  {titles.get(name, '')}")
+        print(f"  {name:<{width}} {count:>3}/{total}  {titles.get(name, '')}")
     if getattr(args, "plot", None) and cells:
         print(f"chart: {pipeline.plot_stats(cells, args.plot, f'{args.assignment}: failing tests')}")
 
