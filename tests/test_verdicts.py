@@ -165,3 +165,15 @@ def test_records_outside_test_cells_are_dropped(solution, monkeypatch):
     judged, _ = TrustedVerdicts().preprocess(copy.deepcopy(nb), RESOURCES)
     own = next(c for c in judged.cells if notebooks.grade_id(c) == "relu")
     assert [o.output_type for o in own.outputs] == ["stream"]
+
+
+def test_an_assignment_without_checks_keeps_nbgraders_verdicts_and_a_broken_one_stops(monkeypatch):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    resources = {"nbgrader": {"assignment": "no_such_chapter"}}
+    assert TrustedVerdicts().preprocess(copy.deepcopy(nb), resources)[0] == nb
+
+    def broken(assignment):
+        raise ModuleNotFoundError("No module named 'scipy.missing'", name="scipy.missing")
+    monkeypatch.setattr("autograder.verdicts.chapter_checks", broken)
+    with pytest.raises(ModuleNotFoundError):
+        TrustedVerdicts().preprocess(copy.deepcopy(nb), RESOURCES)
