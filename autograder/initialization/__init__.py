@@ -1,1 +1,1 @@
-"""Chapter 3: weight initialisation (book/initialization/, in writing)."""
+"""Chapter 3: weight initialisation (book/initialization/)."""

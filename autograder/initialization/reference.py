@@ -13,9 +13,9 @@ function:
 
 Conventions (torch's): a Linear weight is ``(out_features, in_features)``, a conv weight
 ``(C_out, C_in, *kernel)``; fan_in = C_in * receptive field, fan_out = C_out * receptive
-field, receptive field = the product of the kernel's sizes (1 for Linear). The course's
-chapter 3 (book/initialization/, in writing: the derivations of the forward and backward
-conditions, Glorot's compromise and He's factor 2) explains each formula.
+field, receptive field = the product of the kernel's sizes (1 for Linear). The derivations
+(forward and backward conditions, Glorot's compromise, He's factor 2, gains, fans of
+convolutions) are in book/initialization/derivations.md.
 """
 import copy
 import math
@@ -29,14 +29,16 @@ def calculate_gain(nonlinearity, param=None):
     """``torch.nn.init.calculate_gain``: the factor by which a nonlinearity changes the
     variance's square root (1 for linear/conv/sigmoid, 5/3 for tanh, sqrt(2) for relu,
     sqrt(2 / (1 + a^2)) for leaky_relu with slope ``param`` (default 0.01), 3/4 for selu).
-    Raises ValueError for an unknown nonlinearity or an invalid slope, as torch."""
+    Raises ValueError for an unknown nonlinearity or an invalid slope, as torch.
+    Explained in book/initialization/derivations.md (He's factor 2, gains in torch)."""
     return float(tinit.calculate_gain(nonlinearity, param))
 
 
 def fan_in_and_fan_out(shape):
     """torch's fan rule for a weight of ``shape``: Linear ``(out, in)`` -> (in, out);
     conv ``(C_out, C_in, k1, ..., kd)`` -> (C_in * k1...kd, C_out * k1...kd).
-    Raises ValueError for fewer than 2 dimensions, as torch. Returns a tuple of 2 ints."""
+    Raises ValueError for fewer than 2 dimensions, as torch. Returns a tuple of 2 ints.
+    Explained in book/initialization/derivations.md (fans of convolutions)."""
     fan_in, fan_out = tinit._calculate_fan_in_and_fan_out(torch.empty(tuple(shape)))
     return int(fan_in), int(fan_out)
 
@@ -56,6 +58,8 @@ def law(name, shape, gain=1.0, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     - xavier: std = gain * sqrt(2 / (fan_in + fan_out))   (Glorot and Bengio, 2010)
     - kaiming: std = calculate_gain(nonlinearity, a) / sqrt(fan)  (He et al., 2015),
       fan = fan_in or fan_out by ``mode``.
+
+    Explained in book/initialization/derivations.md.
     """
     if name == "orthogonal":
         return ("orthogonal", float(gain))
@@ -114,6 +118,7 @@ def layer_statistics(X, layer_sizes, init, nonlinearity, rng):
     the ``nonlinearity`` ("tanh", "relu" or "linear"). Returns a tuple of means (L,) and
     stds (L,), each over all N * H activations of the layer (population std, ddof=0).
     The forward pass runs in torch float64; ``rng`` is copied, never advanced.
+    The experiment it measures is in book/initialization/experiments.md.
     """
     rng = copy.deepcopy(rng)
     h = torch.tensor(np.asarray(X, dtype=np.float64))
