@@ -7,6 +7,8 @@ import pathlib
 
 from autograder.notebook_builder import answer, code, md, solution, test, write
 
+BOOK = "https://nn-training-course.github.io/training-neural-networks/book/initialization"
+
 
 def checked(name, points=1):
     return test(f"checks.{name}({name})\n### BEGIN HIDDEN TESTS\nchecks.{name}({name}, hidden=True)\n"
@@ -14,13 +16,15 @@ def checked(name, points=1):
 
 
 CELLS = [
-    md("""
+    md(f"""
 # Assignment 3: weight initialisation
 
 You will implement, in numpy, the initialisers of `torch.nn.init`: the gain of each nonlinearity, torch's
 fan rule, Xavier (Glorot) and Kaiming (He) initialisation in their uniform and normal forms, orthogonal
 initialisation, and a function that measures what an initialisation does to the activations of a deep
-network. Chapter 3 of the book (weight initialisation) derives every formula used here.
+network. The book's chapter [Weight initialisation]({BOOK}/index.html) derives every formula used here
+([Deriving the scale]({BOOK}/derivations.html)) and runs the experiments you will reproduce
+([Symmetry, and the scale of a deep network]({BOOK}/experiments.html)).
 
 **Conventions** (torch's, so the autograder can compare):
 
@@ -210,7 +214,7 @@ def kaiming_normal(shape, rng, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
 ''', "kaiming"),
     checked("kaiming_uniform"),
     checked("kaiming_normal"),
-    md("""
+    md(f"""
 ## 4. Orthogonal initialisation
 
 Saxe et al. (2014): a weight whose rows (or columns) are orthonormal preserves the norm of every vector it
@@ -220,7 +224,9 @@ and return $Q$ (transposed back, reshaped, times `gain`).
 
 One detail matters: $Q$ is uniformly distributed over the orthogonal matrices (the *Haar* distribution)
 only if the decomposition is made unique, by making $R$'s diagonal positive: multiply each column of $Q$
-by the sign of the matching diagonal entry of $R$. The checks can tell.
+by the sign of the matching diagonal entry of $R$. The checks can tell. The book's page
+[Orthogonal, data-dependent, normalised]({BOOK}/orthogonal-and-beyond.html) shows why orthogonal
+matrices matter in deep products.
 """),
     solution('''
 def orthogonal(shape, rng, gain=1.0):
