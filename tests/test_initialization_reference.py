@@ -140,3 +140,25 @@ def test_a_correct_implementation_never_fails_a_statistical_check_over_200_seeds
         for check in samplers:
             verdict = check.judge(check.run([ns[check.name]], True), True)
             assert verdict.passed, f"seed shift {shift}:\n{verdict.text}"
+
+
+@pytest.mark.parametrize("name", ["calculate_gain", "fan_in_and_fan_out", "xavier_uniform", "orthogonal"])
+def test_the_judge_reads_forged_or_broken_records_without_crashing(name):
+    """A record the kernel could have written by hand: wrong types everywhere, never an exception."""
+    from autograder.initialization import checks
+    check = checks.CHECKS[name]
+    n = len(check.cases(False))
+    garbage = [{"result": {"py": 3}}, {"sample": {"py": None}, "same_seed_same": "yes"}, {"warnings": 5},
+               {"result": {"tuple": [{"str": "returned"}]}}, "not a dict", {"sample": {"array": "AAAA"}}]
+    for observation in garbage:
+        verdict = check.judge({"check": name, "hidden": False, "cases": [observation] * n}, False)
+        assert not verdict.passed and verdict.text
+
+
+def test_a_sampler_returning_float32_or_the_wrong_shape_is_told_so():
+    from autograder.initialization import checks
+    check = checks.CHECKS["xavier_normal"]
+    verdict = check.judge(check.run([lambda shape, rng, gain=1.0: rng.normal(size=shape).astype(np.float32)], False), False)
+    assert not verdict.passed and "float64" in verdict.text
+    verdict = check.judge(check.run([lambda shape, rng, gain=1.0: rng.normal(size=shape[::-1])], False), False)
+    assert not verdict.passed and "expected" in verdict.text and "shape" in verdict.text
