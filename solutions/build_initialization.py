@@ -287,8 +287,48 @@ def layer_statistics(X, layer_sizes, init, nonlinearity, rng):
     ### END SOLUTION
 ''', "layer_statistics"),
     checked("layer_statistics"),
+    md(f"""
+## 6. Bonus: data-dependent initialisation (LSUV)
+
+Mishkin and Matas's *layer-sequential unit variance* ([the book's section]({BOOK}/orthogonal-and-beyond.html))
+measures instead of deriving. Given a stack of `L` square weights `W` `(L, H, H)` (each in torch's layout
+`(out, in)`, typically orthogonal) and a batch `X` `(N, H)`, go through the layers from the input: up to
+`max_iter` times, compute the standard deviation (`np.std`, N in the denominator) of the layer's
+activations `f(h @ W[l].T)` on the batch; if it is within `tol` of 1, stop; otherwise divide `W[l]` by it.
+Then move on with `h = f(h @ W[l].T)`, computed with the **rescaled** weight. Return the rescaled stack as
+a new array (leave `W` unchanged). This cell is a bonus: its point is counted separately from the others.
+"""),
+    solution('''
+def lsuv_init(W, X, nonlinearity, tol=0.01, max_iter=10):
+    """Layer-sequential unit variance on a stack of square weights.
+
+    Inputs:
+    - W: (L, H, H) weights, layer l's in torch's layout (out, in)
+    - X: (N, H) a batch of inputs
+    - nonlinearity: "tanh", "relu" or "linear"
+    - tol: stop rescaling a layer when |std - 1| < tol
+    - max_iter: at most this many rescalings per layer
+    Returns:
+    - out: (L, H, H) the rescaled weights, a new array
+    """
+    ### BEGIN SOLUTION
+    functions = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z}
+    f = functions[nonlinearity]
+    out = W.copy()
+    h = X
+    for layer in range(out.shape[0]):
+        for _ in range(max_iter):
+            std = f(h @ out[layer].T).std()
+            if abs(std - 1.0) < tol:
+                break
+            out[layer] = out[layer] / std
+        h = f(h @ out[layer].T)
+    return out
+    ### END SOLUTION
+''', "lsuv_init"),
+    checked("lsuv_init"),
     md("""
-## 6. The deep-net experiment
+## 7. The deep-net experiment
 
 Not graded: your functions in the experiment of the book's chapter, ten tanh layers of 500 units on
 unit-Gaussian data, then ReLU. Look at the printed standard deviations before you answer the questions.
@@ -310,7 +350,7 @@ for name, init in {"Xavier (gain 1)": lambda s, r: xavier_normal(s, r),
     print(f"relu, {name:15s} std per layer:", np.round(stds, 3))
 """, "experiment"),
     md("""
-## 7. Written questions
+## 8. Written questions
 
 Answer in a few sentences in the cells below; these are graded by your instructor.
 """),

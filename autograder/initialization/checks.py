@@ -282,6 +282,48 @@ PREACTIVATION = Mistake(
     wrong=lambda case: _preactivation(case) if case.inputs["nonlinearity"] != "linear" else {},
     explains=("means", "stds"))
 
+def _lsuv(case, power=1.0, sequential=True):
+    W = case.inputs["W"].astype(np.float64).copy()
+    f = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0), "linear": lambda z: z}[case.inputs["nonlinearity"]]
+    h = h_original = case.inputs["X"].astype(np.float64)
+    for layer in range(W.shape[0]):
+        source = h if sequential else h_original
+        for _ in range(case.inputs["max_iter"]):
+            std = f(source @ W[layer].T).std()
+            if abs(std - 1.0) < case.inputs["tol"]:
+                break
+            W[layer] = W[layer] / std ** power
+        h = f(h @ W[layer].T)
+        h_original = f(h_original @ case.inputs["W"][layer].T)
+    return {"lsuv": W}
+
+
+LSUV_VARIANCE = Mistake(
+    "init.lsuv_by_variance", "the weight divided by the variance instead of the standard deviation",
+    "Dividing W by c divides the layer's outputs by c (before the nonlinearity), so their standard "
+    "deviation by c: to bring it to 1, divide by the standard deviation itself, not by the variance "
+    "(Mishkin and Matas write sqrt(Var)).",
+    wrong=lambda case: _lsuv(case, power=2.0), explains=("lsuv",))
+
+LSUV_NOT_SEQUENTIAL = Mistake(
+    "init.lsuv_not_sequential", "each layer measured on the input of the un-rescaled network",
+    "LSUV is layer-SEQUENTIAL: layer l's statistics are measured on the batch after it has gone through "
+    "layers 1..l-1 with their NEW (rescaled) weights. Update h with the rescaled weight before moving on.",
+    wrong=lambda case: _lsuv(case, sequential=False), explains=("lsuv",))
+
+
+def make_lsuv(spec, rng):
+    L, H = spec.shape
+    p = dict(spec.params)
+    q, r = np.linalg.qr(rng.standard_normal((L, H, H)))
+    W = q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :] * p.pop("scale", 1.0)
+    X = rng.standard_normal((p.pop("N", 64), H))
+    inputs = {"W": W, "X": X, "nonlinearity": p["f"], "tol": p.get("tol", 0.01), "max_iter": p.get("max_iter", 10)}
+    label = (f"W {W.shape} orthogonal x {spec.params.get('scale', 1.0)}, X {X.shape} unit Gaussian, "
+             f"nonlinearity={p['f']!r}, tol={inputs['tol']}, max_iter={inputs['max_iter']}")
+    return Case(label, inputs, tags=frozenset({"lsuv"}))
+
+
 KAIMING_MISTAKES = [FANS_SWAPPED, RF_FORGOTTEN, MODE_IGNORED, HE_WITHOUT_2, HE_2_ON_STD, LEAKY_IGNORES_A]
 
 
@@ -320,6 +362,12 @@ LAYER_SPECS = [spec((50, 40), sizes=(40, 40, 40), init={"std": 0.01}, f="tanh", 
                        spec((40, 25), sizes=(50, 50, 50, 50, 50), init={"gain": 1.0}, f="relu", seed=5),
                        spec((10, 5), sizes=(7, 3), init={"gain": 1.0}, f="linear", seed=6))]
 
+LSUV_SPECS = [spec((4, 20), f="relu", scale=0.3), spec((5, 16), f="tanh", scale=2.0),
+              spec((3, 12), f="tanh", scale=0.2, max_iter=2),
+              *hidden(spec((6, 32), f="relu", scale=3.0, tol=0.05), spec((2, 8), f="linear", scale=0.5),
+                      spec((4, 24), f="tanh", scale=1.5, tol=1e-3, max_iter=20, N=128))]
+
+
 def _sampler_mistakes(name):
     return ([*KAIMING_MISTAKES] if name.startswith("kaiming") else [RF_FORGOTTEN]) + \
         ([UNIFORM_WITHOUT_SQRT3] if name.endswith("uniform") else []) + [GLOBAL_RNG]
@@ -335,6 +383,8 @@ TABLE = [
             law_kind="orthogonal"),
     Transform("layer_statistics", "layer_statistics", LAYER_SPECS, make_layers, [PREACTIVATION],
               outputs=("means", "stds")),
+    Transform("lsuv_init", "lsuv_init", LSUV_SPECS, make_lsuv, [LSUV_VARIANCE, LSUV_NOT_SEQUENTIAL],
+              outputs=("lsuv",), labels=("W",)),
 ]
 
 CHECKS = build(__name__, TABLE)

@@ -78,4 +78,30 @@ def layer_statistics(X, layer_sizes, init, nonlinearity, rng):
         h = f(z)
     return np.array(means), np.array(stds)
 ''', ("init.preactivation_statistics",)),
+    Mutant("lsuv_by_variance", "lsuv_init", ("lsuv_init",), '''
+def lsuv_init(W, X, nonlinearity, tol=0.01, max_iter=10):
+    f = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z}[nonlinearity]
+    out, h = W.copy(), X
+    for layer in range(out.shape[0]):
+        for _ in range(max_iter):
+            var = f(h @ out[layer].T).var()
+            if abs(np.sqrt(var) - 1.0) < tol:
+                break
+            out[layer] = out[layer] / var
+        h = f(h @ out[layer].T)
+    return out
+''', ("init.lsuv_by_variance",)),
+    Mutant("lsuv_not_sequential", "lsuv_init", ("lsuv_init",), '''
+def lsuv_init(W, X, nonlinearity, tol=0.01, max_iter=10):
+    f = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z}[nonlinearity]
+    out, h = W.copy(), X
+    for layer in range(out.shape[0]):
+        for _ in range(max_iter):
+            std = f(h @ out[layer].T).std()
+            if abs(std - 1.0) < tol:
+                break
+            out[layer] = out[layer] / std
+        h = f(h @ W[layer].T)                    # the original weight: not sequential
+    return out
+''', ("init.lsuv_not_sequential",)),
 ]

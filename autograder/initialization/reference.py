@@ -130,3 +130,25 @@ def layer_statistics(X, layer_sizes, init, nonlinearity, rng):
         means.append(float(h.mean()))
         stds.append(float(h.std(correction=0)))
     return np.array(means), np.array(stds)
+
+
+def lsuv_init(W, X, nonlinearity, tol=0.01, max_iter=10):
+    """Layer-sequential unit variance (Mishkin and Matas, 2016) on a stack of square weights.
+
+    W: (L, H, H), layer l's weight in torch's layout (out, in); X: (N, H) a batch.
+    Layer by layer from the input: up to ``max_iter`` times, compute the std (ddof=0) of the
+    layer's activations f(h @ W[l].T) on the batch; stop if it is within ``tol`` of 1, else
+    divide W[l] by it. Then h = f(h @ W[l].T) with the rescaled weight. Returns the rescaled
+    stack (L, H, H), a new array. Explained in book/initialization/orthogonal-and-beyond.md.
+    """
+    f = _ACTIVATIONS[nonlinearity]
+    W = torch.tensor(np.asarray(W, dtype=np.float64)).clone()
+    h = torch.tensor(np.asarray(X, dtype=np.float64))
+    for layer in range(W.shape[0]):
+        for _ in range(max_iter):
+            std = f(h @ W[layer].T).std(correction=0)
+            if abs(float(std) - 1.0) < tol:
+                break
+            W[layer] = W[layer] / std
+        h = f(h @ W[layer].T)
+    return W.numpy()
