@@ -4,7 +4,7 @@
 releases the assignment and submits one notebook per kind of student:
 
 - ``correct``: the solution, filled into the released notebook;
-- one student per known mistake (autograder/<assignment>/mutants.py);
+- one student per known mistake (instructor/mutants/<assignment>.py);
 - ``not_started``: the released notebook as it is;
 - ``deleted_a_test``: the solution, with one test cell deleted (nbgrader restores it);
 - ``edited_the_tests``: the released notebook with every test cell replaced by ``pass``

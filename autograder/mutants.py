@@ -1,12 +1,15 @@
 """Known-wrong implementations ("mutants"): the syllabus's diagnosed mistakes.
 
-Each mutant redefines one or more functions of an assignment's solution. The tests inject
+Each mutant redefines one or more functions of an assignment's solution; the mutants of a
+chapter are in ``instructor/mutants/<chapter>.py``, outside this package. The tests inject
 every mutant into the solution notebook (its definitions are appended to the cell that
 defines ``function``) and assert, in-process and under a real nbgrader autograde, that it
 loses points only on the test cells of its layers (``test_<layer>_*``) and that the
 mistake ids named in those cells are exactly ``mistakes``. The demo class uses them too.
 """
 import dataclasses
+import pathlib
+import sys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +23,17 @@ class Mutant:
 
 
 def for_assignment(assignment):
-    """The mutants of one assignment."""
+    """The mutants of one assignment, from ``instructor/mutants/<assignment>.py`` in the course
+    repository: they hold near-solutions, so they are not part of the package students install."""
     from importlib import import_module
-    return import_module(f"autograder.{assignment}.mutants").MUTANTS
+    repository = str(pathlib.Path(__file__).resolve().parents[1])
+    if (pathlib.Path(repository) / "instructor").is_dir() and repository not in sys.path:
+        sys.path.append(repository)  # the demo run from another folder
+    try:
+        return import_module(f"instructor.mutants.{assignment}").MUTANTS
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("instructor", "instructor.mutants"):
+            raise
+        raise ModuleNotFoundError(f"the mutants of {assignment} live in the course repository's instructor/ "
+                                  "folder, which a student's install does not have: run this from a clone",
+                                  name=exc.name) from None

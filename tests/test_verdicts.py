@@ -86,8 +86,8 @@ def test_a_missing_record_fails_and_says_why(solution, monkeypatch):
 
 
 def test_a_wrong_function_is_judged_with_the_diagnosis_and_its_id_stored(solution, monkeypatch):
-    from autograder.activations.mutants import MUTANTS
-    mutant = next(m for m in MUTANTS if m.name == "relu_grad_at_zero")
+    from autograder.mutants import for_assignment
+    mutant = next(m for m in for_assignment("activations") if m.name == "relu_grad_at_zero")
     cells, _ = _judged(_executed(notebooks.with_mutant(solution, mutant), monkeypatch))
     cell = cells["test_relu_backward"]
     assert cell.outputs[-1].output_type == "error" and "likely mistake [relu.grad_at_zero]" in cell.outputs[-1].evalue

@@ -1,6 +1,6 @@
 """The chapter-1 mistakes of the syllabus, and bugs seen in real students' code, as wrong
 implementations (see autograder.mutants)."""
-from ..mutants import Mutant
+from autograder.mutants import Mutant
 
 MUTANTS = [
     Mutant("naive_sigmoid", "sigmoid_forward", ("sigmoid", "silu"),  # silu reuses sigmoid_forward

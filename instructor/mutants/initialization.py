@@ -4,7 +4,7 @@ The solution's samplers call its ``fan_in_and_fan_out`` and ``calculate_gain``, 
 mutant of those fails their own test cells and the samplers' cells that depend on them (``layers``),
 each naming the same mistake.
 """
-from ..mutants import Mutant
+from autograder.mutants import Mutant
 
 KAIMING = ("kaiming_uniform", "kaiming_normal")
 

@@ -3,7 +3,7 @@
 Each solution function of this assignment is self-contained (pca_whiten does not call pca),
 so a mutant fails only its own function's test cell, ``test_<function>_check``.
 """
-from ..mutants import Mutant
+from autograder.mutants import Mutant
 
 _EIGH = '''
     Xc = X - X.mean(axis=0)

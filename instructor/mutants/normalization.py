@@ -7,7 +7,7 @@ diagnosed in) the spatial cells too, sometimes as the spatial form of the mistak
 mutant of a forward pass keeps the solution's cache layout, so the solution's backward
 passes still run on it (a mutant whose cache cannot brings its own backward pass).
 """
-from ..mutants import Mutant
+from autograder.mutants import Mutant
 
 _BN_FORWARD = '''
 def batchnorm_forward(x, gamma, beta, bn_param):

@@ -1,0 +1,1 @@
+"""Wrong implementations of each chapter's graded functions: ``MUTANTS`` (see autograder.mutants)."""
