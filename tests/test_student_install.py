@@ -7,6 +7,7 @@ are near-solutions: instructor/), and no file holding a whole solution block (ev
 still appear where a mistake's wrong implementation starts from the right computation
 (autograder/activations/checks.py) and in numpy-built references. A few seconds: marked slow.
 """
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -35,9 +36,14 @@ def _solution_blocks(assignment):
 
 @pytest.fixture(scope="module")
 def wheel_sources(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what pip reads (pyproject.toml, the sources), so that nothing is
+    # written into the repository (setuptools leaves a build/ folder beside pyproject.toml).
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    shutil.copy(ROOT / "pyproject.toml", source)
+    for folder in ("autograder", "instructor"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True)
+                    str(source)], check=True, capture_output=True)
     (wheel,) = out.glob("autograder-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         return {name: zf.read(name).decode() for name in zf.namelist() if name.endswith(".py")}
