@@ -600,7 +600,10 @@ def test_the_local_listener_was_never_reached(batch):
 def test_limits_are_explained_in_the_graded_notebook(batch):
     assert "4 GiB memory limit" in error_text(batch, "memory_growth")
     assert any(why in error_text(batch, "deep_recursion") for why in ("KernelDied", "CellTimeoutError", "RecursionError"))
-    assert "CellTimeoutError" in error_text(batch, "plain_loop")
+    # The check's own per-call limit and the cell's timeout are both 10 s here: either one
+    # may stop the loop first, and each says so.
+    loop = error_text(batch, "plain_loop")
+    assert "CellTimeoutError" in loop or "maxout_backward did not return within 10 s" in loop, loop
     (path,) = batch.course.autograded("output_100mb", ASSIGNMENT).glob("*.ipynb")
     assert path.stat().st_size < 5 * 2**20, "100 MB of output reached the graded notebook"
     assert "[output cut" in path.read_text()
