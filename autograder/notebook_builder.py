@@ -8,6 +8,7 @@ written as a plain Python list, which is easier to review in a diff. Each entry:
     code(source)                      a read-only code cell (setup, demos)
     solution(source, grade_id)        student code; ### BEGIN/END SOLUTION inside
     test(source, grade_id, points)    an autograded, locked test cell
+    checked(name, points)             the test cell calling checks.<name>, public and hidden
     answer(text, grade_id, points)    a manually graded written answer (markdown)
 """
 import nbformat
@@ -45,6 +46,12 @@ def test(source, grade_id, points=1):
     cell = nbformat.v4.new_code_cell(source.strip())
     cell.metadata.update(_meta(grade_id, grade=True, locked=True, points=points))
     return cell
+
+
+def checked(name, points=1):
+    """The test cell ``test_<name>_check``: the public check of ``name``, then its hidden cases."""
+    return test(f"checks.{name}({name})\n### BEGIN HIDDEN TESTS\nchecks.{name}({name}, hidden=True)\n"
+                "### END HIDDEN TESTS", f"test_{name}_check", points)
 
 
 def answer(text, grade_id, points=2):

@@ -5,14 +5,10 @@ solutions/initialization/ so that the release does not copy it. Run from the rep
 """
 import pathlib
 
-from autograder.notebook_builder import answer, code, md, solution, test, write
+from autograder.notebook_builder import answer, checked, code, md, solution, write
 
 BOOK = "https://nn-training-course.github.io/training-neural-networks/book/initialization"
 
-
-def checked(name, points=1):
-    return test(f"checks.{name}({name})\n### BEGIN HIDDEN TESTS\nchecks.{name}({name}, hidden=True)\n"
-                "### END HIDDEN TESTS", f"test_{name}_check", points)
 
 
 CELLS = [
