@@ -11,9 +11,11 @@ function must raise the same exception type.
 :class:`Sampler` -- a function ``f(shape, rng, **params)`` returning a new random float64 array.
 Its numbers are never compared with torch's: torch's random stream is not numpy's. The kernel
 (numpy only) calls ``f`` with ``np.random.default_rng(seed)`` three times (seed, seed again, seed
-+ 1) and records the first array, whether the second equals it and the third differs, whether
-the same object came back twice, and whether numpy's global random state changed (a hash of
-``np.random.get_state()`` before and after). The grader then judges, with the law that the
++ 1) and records the first array, a digest of the second and of the third (sha256 of shape, dtype
+and bytes), a digest of ``np.random.get_state()`` before and after, and whether the same object
+came back twice (identity cannot be recorded otherwise). The grader, not the kernel, decides
+from those digests whether the same seed gave the same array, another seed another one, and
+numpy's global state stayed untouched. The grader then judges, with the law that the
 reference (torch.nn.init's formulas, ``reference.law``) gives for the case:
 
 - uniform U(-b, b): every entry within [-b, b] (exact, 1e-12 relative for rounding); the
@@ -183,6 +185,16 @@ def _state_digest():
                           + repr(state[2:]).encode()).hexdigest()[:16]
 
 
+def array_digest(x):
+    """A digest of what a sampler returned, the same in the kernel and in the grader: two arrays
+    have the same digest exactly when they have the same shape, dtype and bytes (anything else
+    digests its type, so it never equals an array's)."""
+    if not isinstance(x, np.ndarray):
+        return f"not an array: {type(x).__name__}"
+    x = np.ascontiguousarray(x)
+    return hashlib.sha256(repr((x.shape, x.dtype.str)).encode() + x.tobytes()).hexdigest()[:32]
+
+
 def uniform_tests(x, bound):
     """{test: (passed, what it measured)} for x ~ U(-bound, bound) (see the module's docstring)."""
     from scipy import stats
@@ -294,22 +306,25 @@ class SamplerCheck(Check):
         for o in (observation2, observation3):
             if "error" in o:
                 return o
-        same = isinstance(first, np.ndarray) and isinstance(again, np.ndarray) and first.shape == again.shape \
-            and np.array_equal(first, again)
-        differs = not (isinstance(first, np.ndarray) and isinstance(other, np.ndarray)
-                       and first.shape == other.shape and np.array_equal(first, other))
-        return {**observation, "sample": records.encode(first), "same_seed_same": same,
-                "other_seed_differs": differs, "same_object": first is again and first is not None,
-                "global_state_unchanged": before == after}
+        # Digests, not verdicts: the grader compares them (see the module's docstring).
+        return {**observation, "sample": records.encode(first), "again_digest": array_digest(again),
+                "other_digest": array_digest(other), "same_object": first is again and first is not None,
+                "state_before": before, "state_after": after}
 
     @staticmethod
     def _decode_observation(obs):
         if isinstance(obs, dict) and "error" not in obs:
-            flags = ("same_seed_same", "other_seed_differs", "same_object", "global_state_unchanged")
-            out = {k: obs.get(k) is True for k in flags}
+            out = {"same_object": obs.get("same_object") is True}
+            out["sample"] = records.decode(obs.get("sample"))
+            digests = [obs.get(k) for k in ("again_digest", "other_digest", "state_before", "state_after")]
+            if not all(isinstance(d, str) for d in digests):
+                raise records.RecordError("malformed sampler record (no digests)")
+            first = array_digest(out["sample"])
+            out["same_seed_same"] = first == digests[0]
+            out["other_seed_differs"] = first != digests[1]
+            out["global_state_unchanged"] = digests[2] == digests[3]
             out["warnings"] = [str(w)[:300] for w in obs.get("warnings", [])][:5] \
                 if isinstance(obs.get("warnings"), list) else []
-            out["sample"] = records.decode(obs.get("sample"))
             return out
         return Check._decode_observation(obs)
 

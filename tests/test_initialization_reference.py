@@ -162,3 +162,24 @@ def test_a_sampler_returning_float32_or_the_wrong_shape_is_told_so():
     assert not verdict.passed and "float64" in verdict.text
     verdict = check.judge(check.run([lambda shape, rng, gain=1.0: rng.normal(size=shape[::-1])], False), False)
     assert not verdict.passed and "expected" in verdict.text and "shape" in verdict.text
+
+
+def test_the_grader_not_the_kernel_decides_whether_the_rng_was_used():
+    """The kernel records digests of the repeated calls; the grader compares them with the sample
+    it decodes, so a record whose second call's digest is not the sample's fails 'same seed'."""
+    from autograder.initialization import checks
+    from autograder.sampling import array_digest
+    check = checks.CHECKS["xavier_normal"]
+
+    def good(shape, rng, gain=1.0):
+        receptive = int(np.prod(shape[2:]))
+        return rng.normal(scale=gain * (2.0 / ((shape[0] + shape[1]) * receptive)) ** 0.5, size=shape)
+    record = check.run([good], False)
+    assert check.judge(record, False).passed
+    case = record["cases"][0]
+    assert "same_seed_same" not in case and "global_state_unchanged" not in case
+    for key, says in [("again_digest", "same seed"), ("state_after", "global random state")]:
+        forged = {**record, "cases": [dict(c) for c in record["cases"]]}
+        forged["cases"][0][key] = array_digest(np.zeros(3))
+        verdict = check.judge(forged, False)
+        assert not verdict.passed and says in verdict.text, verdict.text
