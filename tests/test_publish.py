@@ -1,0 +1,255 @@
+"""``python -m autograder publish DIR`` writes a students' repository that holds no solution.
+
+The published tree is grepped for every secret of every assignment (course.ASSIGNMENTS, so a
+new chapter is covered with no edit here): each non-trivial line of code between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` in solutions/*/*.ipynb, every sentence of every
+model answer (markdown solution cells), every line of every hidden test block. The published
+package is built into a wheel (no network) and every chapter's checks module, and every
+``autograder`` module a released notebook or a book page imports, is imported from it in a
+clean subprocess (``python -S``: no .pth, so not the editable install of this repository)
+whose PYTHONPATH is that wheel's content only (then the third-party packages). A tree with a solution file
+added is caught (the grep can fail). About 10 s (the wheel build): marked slow.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import nbformat
+import pytest
+
+from conftest import ASSIGNMENTS, ROOT, solution_path
+from autograder import publish
+
+pytestmark = pytest.mark.slow
+
+# A solution line shorter than this (``return out, cache``, ``N, C, H, W = x.shape``) is code any
+# implementation or page has; it gives nothing away. Lines the released notebook itself shows
+# (a formula given in the instructions, a provided call) are not secrets either.
+MIN_LINE = 30
+MIN_SENTENCE = 40  # model answers are compared sentence by sentence, whitespace-normalised
+
+# Solution lines that the published package holds today, each with the reason. ACCEPTED: by
+# design (the torch references are published, and a reference of a numpy function reads like
+# it). TO_FIX: a diagnosed mistake's wrong implementation in a checks module that starts from
+# the right computation (issue 11): the owner of that checks module rewrites the line; then the
+# strict xfail below passes and the entry must go.
+ACCEPTED = {
+    "return np.array(means), np.array(stds)": "autograder/initialization/reference.py: layer_statistics' torch "
+                                              "reference returns numpy arrays like the solution",
+    'if nonlinearity == "leaky_relu":': "control flow every gain function has (calculate_gain's reference too)",
+}
+TO_FIX = {
+    "axes = tuple(i for i in range(x.ndim) if i != 1 or alpha.size == 1)": "autograder/activations/checks.py "
+                                                                           "_prelu_dalpha",
+    'z = np.einsum("nd,kmd->nkm", x, W) + b[None]': "autograder/activations/checks.py _maxout_all_ties",
+}
+
+
+def _code(line):
+    return " ".join(line.split("#")[0].split())
+
+
+def _words(text):
+    return " ".join(text.split())
+
+
+def secrets(assignment, notebook=None):
+    """{kind: {text}} of one solution notebook: solution lines, model-answer sentences, hidden-test lines."""
+    nb = nbformat.read(str(notebook or solution_path(assignment)), as_version=4)
+    released = _released_text(assignment)
+    found = {"solution": set(), "answer": set(), "hidden": set()}
+    for cell in nb.cells:
+        for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
+            found["solution"] |= {_code(line) for line in block.splitlines()
+                                  if len(_code(line)) >= MIN_LINE and _code(line) not in released}
+        for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            found["hidden"] |= {_code(line) for line in block.splitlines() if _code(line)}
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            sentences = re.split(r"(?<=[.!?])\s+", _words(cell.source))
+            found["answer"] |= {s for s in sentences if len(s) >= MIN_SENTENCE}
+    return found
+
+
+def _released_text(assignment):
+    nb = nbformat.read(str(ROOT / "exercises" / assignment / f"{assignment}.ipynb"), as_version=4)
+    return {_code(line) for cell in nb.cells for line in cell.source.splitlines()}
+
+
+def published_texts(tree):
+    """{relative path: text} of every text file of the tree; a notebook as its cells' sources and outputs."""
+    texts = {}
+    for path in sorted(tree.rglob("*")):
+        if not path.is_file() or ".git" in path.relative_to(tree).parts:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        if path.suffix == ".ipynb":
+            nb = json.loads(text)
+            text = "\n".join("".join(c.get("source", "")) + "\n" + json.dumps(c.get("outputs", []))
+                             for c in nb.get("cells", []))
+        texts[path.relative_to(tree).as_posix()] = text
+    return texts
+
+
+def leaks(tree, assignments=ASSIGNMENTS, notebooks=None):
+    """[(kind, secret, published file)] for every secret found in the tree."""
+    texts = published_texts(tree)
+    by_line = {name: {_code(line) for line in text.splitlines()} for name, text in texts.items()}
+    flat = {name: _words(text) for name, text in texts.items()}
+    found = []
+    for assignment in assignments:
+        kinds = secrets(assignment, (notebooks or {}).get(assignment))
+        for line in kinds["solution"]:
+            found += [("solution", line, name) for name, lines in by_line.items() if line in lines]
+        for sentence in kinds["answer"]:
+            found += [("answer", sentence, name) for name, text in flat.items() if sentence in text]
+        for line in kinds["hidden"]:
+            # The package's checks modules document the call (``checks.x(..., hidden=True)`` in
+            # their docstring): only the notebooks and pages must not show the hidden tests.
+            found += [("hidden", line, name) for name, lines in by_line.items()
+                      if line in lines and not name.endswith(".py")]
+    return found
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    out = tmp_path_factory.mktemp("published") / "course"
+    written = publish.publish(ROOT, out)
+    assert written
+    return out
+
+
+def test_the_secrets_are_found():
+    for assignment in ASSIGNMENTS:
+        kinds = secrets(assignment)
+        assert kinds["solution"] and kinds["hidden"], f"{assignment}: the grep would prove nothing"
+    assert any(secrets(a)["answer"] for a in ASSIGNMENTS)
+
+
+def test_the_published_tree_has_what_students_need(tree):
+    for assignment in ASSIGNMENTS:
+        assert (tree / "exercises" / assignment / f"{assignment}.ipynb").is_file()
+        assert (tree / "autograder" / assignment / "checks.py").is_file()
+        assert list((tree / "book" / assignment).glob("*.md")), assignment
+    for name in ("README.md", "pyproject.toml", "_config.yml", "_toc.yml", "autograder/gradcheck.py",
+                 "autograder/data.py", "autograder/checking.py"):
+        assert (tree / name).is_file(), name
+    # Every file the table of contents names is there (the students' book builds).
+    toc = (tree / "_toc.yml").read_text()
+    for page in re.findall(r"file:\s*(\S+)", toc):
+        assert any((tree / f"{page}{ext}").is_file() for ext in (".md", ".ipynb")), page
+
+
+def test_the_published_tree_has_no_instructor_side(tree):
+    names = {p.relative_to(tree).as_posix() for p in tree.rglob("*")}
+    assert not {"solutions", "instructor", "grading", "tests"} & {n.split("/")[0] for n in names}
+    for module in ("pipeline", "cli", "__main__", "demo", "intake", "course", "verdicts", "mutants",
+                   "notebook_builder", "publish"):
+        assert f"autograder/{module}.py" not in names, module
+    assert not [n for n in names if "mutants" in n or "solution" in n]
+    texts = published_texts(tree)
+    for marker in ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "BEGIN MARK SCHEME"):
+        assert not [name for name, text in texts.items() if marker in text], marker
+
+
+def test_no_solution_model_answer_or_hidden_test_is_published(tree):
+    found = [(kind, text, name) for kind, text, name in leaks(tree) if text not in ACCEPTED and text not in TO_FIX]
+    assert found == []
+
+
+@pytest.mark.xfail(strict=True, reason="solution lines still in autograder/activations/checks.py (TO_FIX)")
+def test_no_known_leak_is_left(tree):
+    assert not [text for _, text, _ in leaks(tree) if text in TO_FIX]
+
+
+def test_the_grep_catches_a_leak(tmp_path):
+    """A course whose book gained a page with a solution, a model answer and a hidden test, and
+    whose package gained a solutions module and a mutants module, publishes a tree the grep flags."""
+    course = tmp_path / "course"
+    for name in ("book", "exercises", "autograder", "solutions"):
+        shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, course / name)
+    first = ASSIGNMENTS[0]
+    kinds = secrets(first)
+    solution, answer, hidden = sorted(kinds["solution"])[0], sorted(kinds["answer"] or ["-"])[0], sorted(kinds["hidden"])[0]
+    (course / "book" / first / "cheatsheet.md").write_text(
+        f"# Cheat sheet\n\n```python\n{solution}\n{hidden}\n```\n\n{answer}\n")
+    (course / "autograder" / first / "mutants.py").write_text(f"def f(x):\n    {solution}\n")
+    out = tmp_path / "published"
+    publish.publish(course, out)
+    assert not (out / "autograder" / first / "mutants.py").exists()
+    found = {(kind, name) for kind, _, name in leaks(out, [first])}
+    expected = {("solution", f"book/{first}/cheatsheet.md"), ("hidden", f"book/{first}/cheatsheet.md")}
+    if answer != "-":
+        expected.add(("answer", f"book/{first}/cheatsheet.md"))
+    assert expected <= found
+
+
+def test_publish_refuses_a_foreign_folder_and_replaces_its_own(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not empty"):
+        publish.publish(ROOT, out)
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    first = publish.publish(ROOT, out)
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref")
+    assert publish.publish(ROOT, out) == first  # a second publish replaces the first, keeps .git
+    assert (out / ".git" / "HEAD").exists()
+    with pytest.raises(ValueError, match="inside the course"):
+        publish.publish(ROOT, ROOT / "_build" / "published")
+
+
+def _imports(text):
+    return set(re.findall(r"^\s*(?:from|import)\s+(autograder(?:\.\w+)*)", text, re.M))
+
+
+def test_the_published_package_builds_and_imports_alone(tree, tmp_path):
+    wheels = tmp_path / "wheels"
+    build = tmp_path / "source"
+    shutil.copytree(tree, build)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(wheels), str(build)], check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("autograder-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+        names = set(zf.namelist())
+    assert "autograder/checking.py" in names and "autograder/pipeline.py" not in names
+    modules = {f"autograder.{a}.checks" for a in ASSIGNMENTS} | {"autograder.gradcheck", "autograder.data"}
+    for notebook in (tree / "exercises").rglob("*.ipynb"):
+        modules |= _imports("\n".join(c.source for c in nbformat.read(str(notebook), as_version=4).cells))
+    for page in (tree / "book").rglob("*.md"):
+        modules |= _imports(page.read_text())
+    # -S: no site-packages processing, so the editable install of this repository (a .pth file
+    # and its import hook) is not active; numpy, torch, ... come from the third-party folder added
+    # after the published package.
+    third_party = sysconfig.get_paths()["purelib"]
+    script = (
+        "import importlib, sys\n"
+        f"sys.path.append({third_party!r})\n"
+        f"for name in {sorted(modules)!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        f"    assert module.__file__.startswith({str(site)!r}), (name, module.__file__)\n"
+        "for name in ('autograder.pipeline', 'autograder.cli', 'autograder.verdicts', 'autograder.course'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError:\n"
+        "        continue\n"
+        "    sys.exit(f'{name} is importable from the student package')\n"
+        "print('ok')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env["PYTHONPATH"] = str(site)
+    out = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr
