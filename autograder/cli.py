@@ -9,6 +9,7 @@
     python -m autograder export grades.csv          # one row per student and assignment
     python -m autograder stats activations          # which tests fail most
     python -m autograder demo                       # all of it on a synthetic class
+    python -m autograder publish DIR                # the students' repository (no solutions) in DIR
 
 Run from the course root (the repository root), or pass --course-dir.
 """
@@ -117,6 +118,12 @@ def cmd_demo(args):
     return 0 if results else 1
 
 
+def cmd_publish(args):
+    from . import publish
+    written = publish.publish(args.course_dir, args.output)
+    print(f"published {len(written)} files (book, exercises/, the student package; no solutions) to {args.output}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +173,9 @@ def build_parser():
                    help="run kernels without bubblewrap")
     p.add_argument("--dir", dest="course_dir_demo", type=pathlib.Path,
                    help="course folder to create (default: a new temporary folder)")
+    p = add("publish", cmd_publish, "Write the student-facing repository (book, exercises/, the student package, "
+                                    "README) to DIR: no solutions/, mutants, model answers or hidden tests.")
+    p.add_argument("output", type=pathlib.Path, help="new or empty folder outside the course (or a previous publish)")
     return parser
 
 

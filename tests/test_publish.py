@@ -253,3 +253,11 @@ def test_the_published_package_builds_and_imports_alone(tree, tmp_path):
     out = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stdout + out.stderr
+
+
+def test_the_cli_publishes(tmp_path, capsys):
+    from autograder import cli
+    assert cli.main(["--course-dir", str(ROOT), "publish", str(tmp_path / "out")]) == 0
+    assert "published" in capsys.readouterr().out
+    assert (tmp_path / "out" / "exercises").is_dir()
+    assert cli.main(["--course-dir", str(ROOT), "publish", str(ROOT / "_build" / "out")]) == 2  # inside the course
