@@ -15,6 +15,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import capstone
 from ..checking import Case, Function, Layer, Mistake, Spec, build, hidden
 
 # ---------------------------------------------------------------- inputs
@@ -230,6 +231,131 @@ TABLE = [
              [Spec((64, 20)), Spec((8, 5)), *hidden(Spec((1, 10)), Spec((200, 50)))],
              make_dead, [DEAD_PER_EXAMPLE, DEAD_STRICT]),
 ]
+
+# ---------------------------------------------------------------- capstones: the book's two findings, with your functions
+#
+# 1. Dead ReLUs (book/activations/experiments.md, experiment 2): a 64-100-100-10 net (He
+#    initialisation, seed 0) on 500 standardised digits, full batch. One first step with eta = 0.1
+#    (normal) or eta = 30 (too large), then 30 steps with eta = 0.1, with your ReLU and your Leaky
+#    ReLU; your dead_unit_fraction measures each hidden layer on the training set before every step.
+# 2. Saturation (experiment 1): a 10-layer sigmoid net (64 units, N(0, g^2 / fan_in) weights, seed
+#    0) on 256 standardised digits, gains 1, 4 and 16: your saturation_fraction on 2 sigmoid(z) - 1
+#    (= tanh(z / 2)) of every hidden layer, and the ratio of the first layer's weight-gradient
+#    norm to the last hidden layer's, through your sigmoid's backward pass.
+# The grader re-runs both with torch's functions (reference.py) and compares the records.
+
+DEAD_RUNS = (("relu", 0.1), ("relu", 30.0), ("leaky_relu", 30.0))   # (activation, first learning rate)
+DEAD_STEPS, DEAD_LR = 30, 0.1
+SATURATION_GAINS = (1.0, 4.0, 16.0)
+
+
+def _standardised_digits(n):
+    X, y, _, _ = capstone.digits_split(n, 0)
+    return (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8), y
+
+
+def dead_units_run(functions, state):
+    X, y = _standardised_digits(500)
+    losses, dead = [], []
+    for name, first_lr in DEAD_RUNS:
+        layers = [capstone.Activation(functions[f"{name}_forward"], functions[f"{name}_backward"], name)
+                  for _ in range(2)]
+        net = capstone.MLP(capstone.he_weights([64, 100, 100, 10], np.random.default_rng(0)), layers, state)
+        run_losses, run_dead = [], []
+        for step in range(DEAD_STEPS + 1):
+            state["where"] = f"the {name} net, step {step + 1} (learning rate {first_lr if step == 0 else DEAD_LR:g})"
+            if step:
+                _, _, pre = net.forward(X, keep=True)
+                run_dead.append([capstone.as_float(functions["dead_unit_fraction"](z), "dead_unit_fraction")
+                                 for z in pre])
+            run_losses.append(net.sgd_step(X, y, first_lr if step == 0 else DEAD_LR))
+        losses.append(run_losses)
+        dead.append(run_dead)
+    return {"losses": np.array(losses), "dead": np.array(dead)}
+
+
+def dead_units_reference(found):
+    from . import reference
+    functions = {"dead_unit_fraction": capstone.torch_value(reference.dead_unit_fraction)}
+    for name in ("relu", "leaky_relu"):
+        functions[f"{name}_forward"], functions[f"{name}_backward"] = capstone.torch_layer(getattr(reference, name))
+    return dead_units_run(functions, {})
+
+
+def saturation_run(functions, state):
+    X, y = _standardised_digits(256)
+    saturated, ratios = [], []
+    for gain in SATURATION_GAINS:
+        state["where"] = f"the sigmoid net with gain {gain:g}"
+        layers = [capstone.Activation(functions["sigmoid_forward"], functions["sigmoid_backward"], "sigmoid")
+                  for _ in range(10)]
+        weights = capstone.he_weights([64] * 11 + [10], np.random.default_rng(0), gain=gain)
+        net = capstone.MLP(weights, layers, state)
+        _, _, pre = net.forward(X, keep=True)
+        fractions = []
+        for z in pre:
+            h, _ = capstone.pair(functions["sigmoid_forward"](z), "sigmoid_forward")
+            fractions.append(capstone.as_float(functions["saturation_fraction"](2 * h - 1, 0.99), "saturation_fraction"))
+        _, grads = net.backprop(X, y)
+        saturated.append(np.mean(fractions))
+        ratios.append(np.linalg.norm(grads[0][0]) / np.linalg.norm(grads[9][0]))
+    return {"saturated": np.array(saturated), "gradient_ratio": np.array(ratios)}
+
+
+def saturation_reference(found):
+    from . import reference
+    forward, backward = capstone.torch_layer(reference.sigmoid)
+    return saturation_run({"sigmoid_forward": forward, "sigmoid_backward": backward,
+                           "saturation_fraction": capstone.torch_value(reference.saturation_fraction)}, {})
+
+
+def _dead(run, layer, when):
+    return lambda found: float(found["dead"][run, when, layer])
+
+
+DEAD_ADVICE = ("a unit is dead when its pre-activation is <= 0 for EVERY example (dead_unit_fraction), and "
+               "a dead ReLU gets exactly zero gradient (relu_backward): make both checks pass.")
+CAPSTONES = [
+    capstone.Capstone(
+        "capstone_dead_units",
+        ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "dead_unit_fraction"),
+        dead_units_run, dead_units_reference,
+        [capstone.Outcome("ReLU, layer 2 dead after a normal first step (eta 0.1)", _dead(0, 1, 0), at_most=0.0,
+                          fmt="{:.0%}", advice=DEAD_ADVICE),
+         capstone.Outcome("ReLU, layer 2 dead after a first step with eta 30", _dead(1, 1, 0), at_least=0.3,
+                          fmt="{:.0%}", advice=DEAD_ADVICE),
+         capstone.Outcome("ReLU, layer 1 (centred inputs) dead after that step", _dead(1, 0, 0), at_most=0.05,
+                          fmt="{:.0%}", advice=DEAD_ADVICE),
+         capstone.Outcome(f"ReLU, layer 2 dead {DEAD_STEPS} steps later (they stay dead)",
+                          lambda f: float(f["dead"][1, :, 1].min()), at_least=0.3, fmt="{:.0%}", advice=DEAD_ADVICE),
+         capstone.Outcome(f"Leaky ReLU, layer 2 units with pre-activation <= 0 everywhere, {DEAD_STEPS} steps "
+                          "after the same step (they recover)", _dead(2, 1, -1), at_most=0.1, fmt="{:.0%}",
+                          advice="a Leaky ReLU unit whose pre-activations are all negative still gets "
+                                 "negative_slope times the gradient (leaky_relu_backward), which brings it back.")],
+        rtol={"losses": 1e-6, "dead": 0.0}, atol={"losses": 1e-9, "dead": 0.011},
+        labels={"losses": "run {0}, the loss at step {1}", "dead": "run {0}, the dead fraction of layer {2} before step {1}"},
+        summary="a too-large step kills ReLUs for good, Leaky ReLUs recover (book: activations, experiments)"),
+    capstone.Capstone(
+        "capstone_saturation", ("sigmoid_forward", "sigmoid_backward", "saturation_fraction"),
+        saturation_run, saturation_reference,
+        [capstone.Outcome("gain 1: first/last hidden layer weight-gradient norm (vanishing)",
+                          lambda f: float(f["gradient_ratio"][0]), at_most=1e-3, fmt="{:.1e}",
+                          advice="the sigmoid's derivative is at most 1/4: sigmoid_backward must multiply dout by "
+                                 "s (1 - s), s = sigmoid(x)."),
+         capstone.Outcome("gain 1: saturated fraction", lambda f: float(f["saturated"][0]), at_most=0.05,
+                          fmt="{:.0%}", advice="saturated means |h| > threshold, strictly (saturation_fraction)."),
+         capstone.Outcome("gain 16: saturated fraction", lambda f: float(f["saturated"][2]), at_least=0.3,
+                          fmt="{:.0%}", advice="saturated means |h| > threshold (saturation_fraction), and "
+                                               "sigmoid_forward must be right for large |x|."),
+         capstone.Outcome("gain 16: gradient ratio / gain 1's (a larger gain helps the gradient)",
+                          lambda f: float(f["gradient_ratio"][2] / f["gradient_ratio"][0]), at_least=100.0,
+                          fmt="{:.3g}", advice="sigmoid_backward must use the forward pass's cache.")],
+        rtol=1e-6, atol=1e-12,
+        labels={"saturated": "the saturated fraction at gain number {0}",
+                "gradient_ratio": "the gradient ratio at gain number {0}"},
+        summary="vanishing gradients at gain 1, saturated units at gain 16 (book: activations, experiments)"),
+]
+TABLE.extend(CAPSTONES)
 
 CHECKS = build(__name__, TABLE)
 globals().update(CHECKS)  # checks.relu_forward, checks.relu_backward, ...

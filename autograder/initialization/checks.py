@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from .. import capstone
 from ..checking import Case, Mistake, Spec, build, hidden
 from ..sampling import ALPHA, Exact, Sampler, follows
 from ..transforms import Transform
@@ -386,6 +387,147 @@ TABLE = [
     Transform("lsuv_init", "lsuv_init", LSUV_SPECS, make_lsuv, [LSUV_VARIANCE, LSUV_NOT_SEQUENTIAL],
               outputs=("lsuv",), labels=("W",)),
 ]
+
+# ---------------------------------------------------------------- capstone: a deep net with your initialisers
+#
+# Two 10-layer nets of 32 units on 500 standardised digits: tanh with your xavier_normal (gain
+# calculate_gain("tanh")), ReLU with your kaiming_normal (nonlinearity "relu"), and the tanh net
+# with N(0, 0.01^2) weights (the provided baseline). The hidden weights are drawn in order with
+# np.random.default_rng(0) and rounded to float32 (so that the record stays small); the output
+# layer (10 x 32) is provided. Measured: the std of every hidden layer's activations at
+# initialisation, and the loss over 40 full-batch SGD steps (learning rate 0.2). The grader tests
+# your weights against torch.nn.init's laws (as the samplers' checks do), then re-runs the nets from
+# them with torch's tanh and ReLU.
+
+DEEP = {"depth": 10, "width": 32, "examples": 500, "steps": 40, "lr": 0.2}
+DEEP_NETS = ("tanh, xavier_normal", "relu, kaiming_normal", "tanh, N(0, 0.01^2)")
+
+
+def _deep_shapes():
+    d, w = DEEP["depth"], DEEP["width"]
+    return [(w, 64)] + [(w, w)] * (d - 1)
+
+
+def _deep_weights(functions, state):
+    """{net: (depth, ...) hidden weights}: your initialisers' (rounded to float32) and the baseline's."""
+    rng = np.random.default_rng(0)
+    drawn = {"tanh": [], "relu": []}
+    state["where"] = 'calculate_gain("tanh")'
+    gain = capstone.as_float(functions["calculate_gain"]("tanh"), "calculate_gain")
+    for shape in _deep_shapes():
+        state["where"] = f"xavier_normal({shape}, rng, gain={gain:.4g})"
+        drawn["tanh"].append(capstone.as_array(functions["xavier_normal"](shape, rng, gain), "xavier_normal", shape))
+        state["where"] = f'kaiming_normal({shape}, rng, nonlinearity="relu")'
+        drawn["relu"].append(capstone.as_array(functions["kaiming_normal"](shape, rng, 0.0, "fan_in", "relu"),
+                                               "kaiming_normal", shape))
+    return {name: [W.astype(np.float32).astype(np.float64) for W in Ws] for name, Ws in drawn.items()}
+
+
+def _flat(weights):
+    return np.concatenate([W.ravel() for W in weights])
+
+
+def _unflat(flat):
+    out, start = [], 0
+    for shape in _deep_shapes():
+        size = shape[0] * shape[1]
+        out.append(flat[start:start + size].reshape(shape))
+        start += size
+    return out
+
+
+def _deep_nets(hidden_weights, layer_pairs, state):
+    """(per-layer activation std at init (3, depth), losses (3, steps)) of the three nets."""
+    X, y, _, _ = capstone.digits_split(DEEP["examples"], 0)
+    X = (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8)
+    baseline = [np.random.default_rng(2).standard_normal(shape) * 0.01 for shape in _deep_shapes()]
+    stds, losses = [], []
+    for net_name, weights, (act, pair_) in zip(DEEP_NETS, [hidden_weights["tanh"], hidden_weights["relu"], baseline],
+                                               [("tanh", layer_pairs["tanh"]), ("relu", layer_pairs["relu"]),
+                                                ("tanh", layer_pairs["tanh"])]):
+        output = np.random.default_rng(1).standard_normal((10, DEEP["width"])) / np.sqrt(DEEP["width"])
+        layers = [capstone.Activation(*pair_, act) for _ in weights]
+        net = capstone.MLP([(W, np.zeros(W.shape[0])) for W in weights] + [(output, np.zeros(10))], layers, state)
+        state["where"] = f"the net {net_name}"
+        _, caches, pre = net.forward(X, keep=True)
+        stds.append([np.std(h) for h, _ in caches[1:]])  # the input of layer i + 1 is layer i's activation
+        losses.append([net.sgd_step(X, y, DEEP["lr"]) for _ in range(DEEP["steps"])])
+    return np.array(stds), np.array(losses)
+
+
+def _numpy_pair(name):
+    if name == "tanh":
+        return (lambda z: (np.tanh(z), np.tanh(z))), (lambda d, out: d * (1 - out ** 2))
+    return (lambda z: (np.maximum(z, 0), z)), (lambda d, z: d * (z > 0))
+
+
+def deep_net_run(functions, state):
+    weights = _deep_weights(functions, state)
+    stds, losses = _deep_nets(weights, {"tanh": _numpy_pair("tanh"), "relu": _numpy_pair("relu")}, state)
+    return {"tanh_weights": _flat(weights["tanh"]).astype(np.float32),
+            "relu_weights": _flat(weights["relu"]).astype(np.float32), "activation_std": stds, "losses": losses}
+
+
+def deep_net_reference(found):
+    """The same nets from the student's recorded weights, with torch's tanh and ReLU (grader)."""
+    import torch
+    weights = {name: _unflat(np.asarray(found[f"{name}_weights"], dtype=np.float64)) for name in ("tanh", "relu")}
+    pairs = {"tanh": capstone.torch_layer(lambda x: torch.tanh(x)), "relu": capstone.torch_layer(lambda x: torch.relu(x))}
+    stds, losses = _deep_nets(weights, pairs, {})
+    return {"tanh_weights": found["tanh_weights"], "relu_weights": found["relu_weights"],
+            "activation_std": stds, "losses": losses}
+
+
+def deep_net_law(found):
+    """Failures of the recorded weights against torch.nn.init's laws (the samplers' tests)."""
+    from . import reference
+    from ..sampling import describe_law, law_tests
+    failures = []
+    for name, key, law_of in (("xavier_normal", "tanh_weights",
+                               lambda s: reference.law("xavier_normal", s, gain=reference.calculate_gain("tanh"))),
+                              ("kaiming_normal", "relu_weights",
+                               lambda s: reference.law("kaiming_normal", s, nonlinearity="relu"))):
+        flat = found.get(key)
+        if not isinstance(flat, np.ndarray) or flat.shape != (sum(a * b for a, b in _deep_shapes()),):
+            return [f"  the record of {name}'s weights is unreadable"]
+        for layer, (W, shape) in enumerate(zip(_unflat(flat.astype(np.float64)), _deep_shapes())):
+            law = law_of(shape)
+            bad = [what for ok, what in law_tests(W, law).values() if not ok]
+            if bad:
+                failures.append(f"  {name}, hidden layer {layer + 1} {shape}: expected {describe_law(law)}; {bad[0]}")
+                break
+    return failures
+
+
+def _std_ratio(net):
+    return lambda found: float(found["activation_std"][net, -1] / found["activation_std"][net, 0])
+
+
+INIT_ADVICE = ("the std of a layer's activations stays put when Var(w) = gain^2 / fan (xavier: 2 / (fan_in + "
+               "fan_out); kaiming: 1 / fan_in with gain sqrt(2) for ReLU): make the checks of calculate_gain, "
+               "fan_in_and_fan_out, xavier_normal and kaiming_normal pass.")
+CAPSTONE = capstone.Capstone(
+    "capstone_deep_net", ("xavier_normal", "kaiming_normal", "calculate_gain"), deep_net_run, deep_net_reference,
+    [capstone.Outcome("tanh + your xavier_normal: activation std, layer 10 / layer 1", _std_ratio(0),
+                      at_least=0.4, at_most=2.5, fmt="{:.2f}", advice=INIT_ADVICE),
+     capstone.Outcome("ReLU + your kaiming_normal: activation std, layer 10 / layer 1", _std_ratio(1),
+                      at_least=0.4, at_most=2.5, fmt="{:.2f}", advice=INIT_ADVICE),
+     capstone.Outcome("tanh + N(0, 0.01^2) (provided): activation std, layer 10 / layer 1", _std_ratio(2),
+                      at_most=1e-6, fmt="{:.1e}", advice="this run is the provided code alone: tell your instructor."),
+     capstone.Outcome(f"tanh + your xavier_normal: loss after {DEEP['steps']} steps",
+                      lambda f: float(f["losses"][0, -1]), at_most=1.6, fmt="{:.2f}", advice=INIT_ADVICE),
+     capstone.Outcome(f"ReLU + your kaiming_normal: loss after {DEEP['steps']} steps",
+                      lambda f: float(f["losses"][1, -1]), at_most=1.6, fmt="{:.2f}", advice=INIT_ADVICE),
+     capstone.Outcome(f"tanh + N(0, 0.01^2): loss after {DEEP['steps']} steps (does not train; ln 10 = 2.30)",
+                      lambda f: float(f["losses"][2, -1]), at_least=2.2, fmt="{:.2f}",
+                      advice="this run is the provided code alone: tell your instructor.")],
+    rtol={"tanh_weights": 0.0, "relu_weights": 0.0, "activation_std": 1e-6, "losses": 1e-6},
+    atol={"tanh_weights": 0.0, "relu_weights": 0.0, "activation_std": 1e-12, "losses": 1e-9},
+    law=deep_net_law,
+    labels={"activation_std": "net {0} (1 tanh + xavier, 2 ReLU + kaiming, 3 tanh + 0.01): the std of layer {1}",
+            "losses": "net {0} (1 tanh + xavier, 2 ReLU + kaiming, 3 tanh + 0.01): the loss at step {1}"},
+    summary="your initialisers keep a 10-layer net's signal alive and let it train; std 0.01 does not")
+TABLE.append(CAPSTONE)
 
 CHECKS = build(__name__, TABLE)
 globals().update(CHECKS)  # checks.calculate_gain, checks.xavier_uniform, ...

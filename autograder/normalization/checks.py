@@ -27,6 +27,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import capstone
 from ..checking import Case, Layer, Mistake, MistakeGroup, Spec, State, build, hidden
 from ..speed import SpeedReport, compare_speed  # noqa: F401 (the notebook calls checks.compare_speed)
 
@@ -638,6 +639,124 @@ TABLE = [
     Layer("cosinenorm", "cosinenorm", CN_SPECS, make_cosinenorm, CN_MISTAKES, in_backward=train_float64),
 ]
 
+
+# ---------------------------------------------------------------- capstone: a 6-layer net with your batch norm
+#
+# The BN paper's comparison in miniature: the same 6-layer ReLU net (5 hidden Linear layers of 64
+# units, He initialisation, seed 0) trained with plain SGD on 500 digits (pixels / 16), mini-batches
+# of 50, 4 epochs, at a learning rate (1.0) where the net without batch norm does not train; then
+# the test set is classified one example at a time in test mode, which only running statistics
+# can do (a batch of one has variance 0). The grader re-runs it with torch's batch norm.
+
+BN_CAPSTONE = {"lr": 1.0, "width": 64, "hidden": 5, "train": 500, "test": 300, "batch": 50, "epochs": 4}
+
+
+class BatchNormReLU(capstone.Layer):
+    """Batch norm (the given forward and backward passes), then the provided ReLU."""
+
+    def __init__(self, forward, backward, width):
+        self.f, self.b = forward, backward
+        self.gamma, self.beta = np.ones(width), np.zeros(width)
+        self.bn_param = {"mode": "train"}
+        self.grads = None
+
+    def forward(self, z, mode):
+        self.bn_param["mode"] = mode
+        out, cache = capstone.pair(self.f(z, self.gamma.copy(), self.beta.copy(), self.bn_param), "batchnorm_forward")
+        out = capstone.as_array(out, "batchnorm_forward", z.shape)
+        return np.maximum(out, 0.0), (cache, out)
+
+    def backward(self, da, cache):
+        cache, out = cache
+        grads = self.b(da * (out > 0), cache)
+        if not (isinstance(grads, tuple) and len(grads) == 3):
+            raise capstone.StudentFailed(["batchnorm_backward must return a tuple (dx, dgamma, dbeta)."])
+        dx, dgamma, dbeta = (capstone.as_array(g, "batchnorm_backward", shape)
+                             for g, shape in zip(grads, (da.shape, self.gamma.shape, self.beta.shape)))
+        self.grads = dgamma, dbeta
+        return dx
+
+    def step(self, lr):
+        self.gamma, self.beta = self.gamma - lr * self.grads[0], self.beta - lr * self.grads[1]
+
+    def running(self, key):
+        value = self.bn_param.get(key)
+        if not isinstance(value, np.ndarray) or value.shape != self.gamma.shape:
+            raise capstone.StudentFailed([f"bn_param['{key}'] is missing or not an array of shape "
+                                          f"{self.gamma.shape} after training: batchnorm_forward must store it."])
+        return value.astype(np.float64)
+
+
+def _bn_training(layer_pair, state):
+    """(the net's losses per step, its layers): batch norm from ``layer_pair``, or none."""
+    c = BN_CAPSTONE
+    X, y, _, _ = capstone.digits_split(c["train"], c["test"])
+    rng = np.random.default_rng(0)
+    weights = capstone.he_weights([64] + [c["width"]] * c["hidden"] + [10], rng)
+    layers = [BatchNormReLU(*layer_pair, c["width"]) if layer_pair else capstone.ReLU() for _ in range(c["hidden"])]
+    net = capstone.MLP(weights, layers, state)
+    losses = []
+    for epoch in range(c["epochs"]):
+        order = rng.permutation(len(y))
+        for start in range(0, len(y), c["batch"]):
+            state["where"] = f"training{' with batch norm' if layer_pair else ''}, epoch {epoch + 1}, step {len(losses) + 1}"
+            batch = order[start:start + c["batch"]]
+            losses.append(net.sgd_step(X[batch] / 16, y[batch], c["lr"]))
+    return np.array(losses), net
+
+
+def bn_capstone_run(functions, state, layer_pair=None):
+    """The kernel's run (the student's functions), or the reference run (``layer_pair``)."""
+    layer_pair = layer_pair or (functions["batchnorm_forward"], functions["batchnorm_backward"])
+    plain, _ = _bn_training(None, state)
+    losses, net = _bn_training(layer_pair, state)
+    _, _, X_test, _ = capstone.digits_split(BN_CAPSTONE["train"], BN_CAPSTONE["test"])
+    scores = []
+    for i in range(len(X_test)):  # one example at a time: test mode must use the running statistics
+        state["where"] = f"test mode, test example {i} alone"
+        scores.append(net.forward(X_test[i:i + 1] / 16, "test")[0][0])
+    return {"plain_losses": plain, "bn_losses": losses, "eval_scores": np.array(scores),
+            "running_mean": np.array([layer.running("running_mean") for layer in net.layers]),
+            "running_var": np.array([layer.running("running_var") for layer in net.layers])}
+
+
+def bn_capstone_reference(found):
+    from . import reference
+    return bn_capstone_run(None, {}, reference.batchnorm_layer())
+
+
+def _test_accuracy(found):
+    _, _, _, y_test = capstone.digits_split(BN_CAPSTONE["train"], BN_CAPSTONE["test"])
+    scores = found["eval_scores"]
+    return capstone.accuracy(scores, y_test) if scores.shape == (len(y_test), 10) else 0.0
+
+
+BN_CAPSTONE_ROW = capstone.Capstone(
+    "capstone_batchnorm", ("batchnorm_forward", "batchnorm_backward"), bn_capstone_run, bn_capstone_reference,
+    [capstone.Outcome("without batch norm, mean loss of the last 10 steps at lr 1.0 (chance: ln 10 = 2.30)",
+                      lambda f: float(np.mean(f["plain_losses"][-10:])), at_least=2.0, fmt="{:.2f}",
+                      advice="this run is the provided code alone: tell your instructor."),
+     capstone.Outcome("with your batch norm, mean loss of the last 10 steps at lr 1.0",
+                      lambda f: float(np.mean(f["bn_losses"][-10:])), at_most=0.4, fmt="{:.2f}",
+                      advice="the net does not train with your batch norm: its backward pass (dx, and "
+                             "dgamma, dbeta summed over the batch) is what SGD follows; make "
+                             "batchnorm_backward's check pass."),
+     capstone.Outcome("test accuracy in test mode, one test example at a time",
+                      _test_accuracy, at_least=0.85, fmt="{:.1%}",
+                      advice="in test mode batch norm must normalise with bn_param's running_mean and "
+                             "running_var, updated in train mode (momentum 0.1 on the new statistic); "
+                             "a batch of one example has variance 0, so its own statistics send every "
+                             "example to beta.")],
+    rtol={"plain_losses": 1e-6, "bn_losses": 1e-6, "eval_scores": 1e-5, "running_mean": 1e-6, "running_var": 1e-6},
+    atol=1e-8,
+    labels={"plain_losses": "the loss without batch norm at training step {}",
+            "bn_losses": "the loss with batch norm at training step {}",
+            "eval_scores": "test mode: score {1} of 10 for test example {0}, fed alone",
+            "running_mean": "running_mean of hidden layer {0}, feature {1}, after training",
+            "running_var": "running_var of hidden layer {0}, feature {1}, after training"},
+    summary="the 6-layer net trains at a learning rate where it does not without batch norm, and test "
+            "mode uses the running statistics")
+TABLE.append(BN_CAPSTONE_ROW)
 
 CHECKS = build(__name__, TABLE)
 globals().update(CHECKS)  # checks.batchnorm_forward, checks.batchnorm_backward, ...

@@ -96,3 +96,21 @@ def cosinenorm(x, w):
     x_norm = torch.sqrt((x * x).sum(dim=1, keepdim=True))   # (N, 1)
     w_norm = torch.sqrt((w * w).sum(dim=1, keepdim=True))   # (M, 1)
     return (x @ w.T) / (x_norm * w_norm.T)
+
+
+def batchnorm_layer():
+    """(forward, backward) with the assignment's API (``out, cache = forward(x, gamma, beta,
+    bn_param)``, storing the running statistics back into ``bn_param``; ``dx, dgamma, dbeta =
+    backward(dout, cache)``), torch's batch norm and autograd inside: the reference layer of the
+    capstone's re-run (autograder/normalization/checks.py)."""
+    def forward(x, gamma, beta, bn_param):
+        tensors = [torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in (x, gamma, beta)]
+        out, running_mean, running_var = batchnorm(*tensors, bn_param)
+        bn_param["running_mean"], bn_param["running_var"] = running_mean.numpy(), running_var.numpy()
+        return out.detach().numpy().copy(), (tensors, out)
+
+    def backward(dout, cache):
+        tensors, out = cache
+        return tuple(g.numpy().copy() for g in torch.autograd.grad(out, tensors, torch.tensor(dout)))
+
+    return forward, backward

@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 
+from .. import capstone
 from ..checking import DTYPE_CHANGED, Case, Mistake, Spec, build, hidden
 from ..transforms import Transform
 
@@ -350,6 +351,83 @@ TABLE = [
               outputs=("zca_whitened",), labels=("out",), floor={"zca_whitened": FLOOR},
               explain=_whitening_properties, contract=(DTYPE_CHANGED,)),
 ]
+
+# ---------------------------------------------------------------- capstone: your pipeline feeds a classifier
+#
+# The digits split once (seed 0): 1000 training, 797 test images. Your fit_standardizer and pca are
+# fitted on the training set only; standardize and the whitening (the coordinates along your top
+# PIPELINE["k"] components divided by sqrt(variance + eps)) are applied to both sets. A provided
+# softmax classifier (zero initial weights, full-batch gradient descent, learning rate 0.1) gets a
+# small budget: 10 steps. The same classifier on the raw pixels (0-16) is the baseline. Zero initial
+# weights make the run independent of the components' signs (flipping a feature flips its weights).
+
+PIPELINE = {"train": 1000, "test": 797, "k": 40, "eps": 0.1, "lr": 0.1, "steps": 10}
+PIPELINE_NAMES = ("raw pixels", "standardised", "standardised + PCA-whitened")
+
+
+def _softmax_classifier(F_train, y_train, F_test, y_test):
+    """(losses per step, test accuracy) of the provided classifier with the capstone's budget."""
+    W, b, losses = np.zeros((10, F_train.shape[1])), np.zeros(10), []
+    for _ in range(PIPELINE["steps"]):
+        loss, dscores = capstone.softmax_loss(F_train @ W.T + b, y_train)
+        losses.append(loss)
+        W, b = W - PIPELINE["lr"] * dscores.T @ F_train, b - PIPELINE["lr"] * dscores.sum(axis=0)
+    return losses, capstone.accuracy(F_test @ W.T + b, y_test)
+
+
+def pipeline_run(functions, state):
+    X_train, y_train, X_test, y_test = capstone.digits_split(PIPELINE["train"], PIPELINE["test"])
+    d, k = X_train.shape[1], PIPELINE["k"]
+    state["where"] = "fitting on the training set"
+    stats = functions["fit_standardizer"](X_train.copy())
+    if not (isinstance(stats, tuple) and len(stats) == 2):
+        raise capstone.StudentFailed(["fit_standardizer must return a tuple (mean, std)."])
+    mean, std = (capstone.as_array(v, "fit_standardizer", (d,)) for v in stats)
+    state["where"] = "standardising the training and the test set with the training set's statistics"
+    S_train = capstone.as_array(functions["standardize"](X_train.copy(), mean, std), "standardize", X_train.shape)
+    S_test = capstone.as_array(functions["standardize"](X_test.copy(), mean, std), "standardize", X_test.shape)
+    state["where"] = f"pca of the standardised training set, k = {k}"
+    found = functions["pca"](S_train.copy(), k)
+    if not (isinstance(found, tuple) and len(found) == 2):
+        raise capstone.StudentFailed(["pca must return a tuple (components, explained_variance)."])
+    components = capstone.as_array(found[0], "pca (components)", (k, d))
+    variance = capstone.as_array(found[1], "pca (explained_variance)", (k,))
+    centre = S_train.mean(axis=0)
+    scale = np.sqrt(np.maximum(variance, 0) + PIPELINE["eps"])
+    features = [(X_train, X_test), (S_train, S_test),
+                ((S_train - centre) @ components.T / scale, (S_test - centre) @ components.T / scale)]
+    losses, accuracies = [], []
+    for name, (F_train, F_test) in zip(PIPELINE_NAMES, features):
+        state["where"] = f"training the classifier on the {name} features"
+        run_losses, acc = _softmax_classifier(F_train, y_train, F_test, y_test)
+        losses.append(run_losses)
+        accuracies.append(acc)
+    return {"losses": np.array(losses), "test_accuracy": np.array(accuracies)}
+
+
+def pipeline_reference(found):
+    from . import reference
+    return pipeline_run({"fit_standardizer": reference.fit_standardizer, "standardize": reference.standardize,
+                         "pca": reference.pca}, {})
+
+
+PIPELINE_ADVICE = ("fit every statistic on the training set only (mean and N-denominator std; PCA's components as "
+                   "unit rows sorted by decreasing variance, the variance with N - 1), and apply the same "
+                   "statistics to the test set: make the checks of fit_standardizer, standardize and pca pass.")
+CAPSTONE = capstone.Capstone(
+    "capstone_pipeline", ("fit_standardizer", "standardize", "pca"), pipeline_run, pipeline_reference,
+    [capstone.Outcome("test accuracy, standardised + PCA-whitened features, 10 steps",
+                      lambda f: float(f["test_accuracy"][2]), at_least=0.88, fmt="{:.1%}", advice=PIPELINE_ADVICE),
+     capstone.Outcome("test accuracy, standardised features, 10 steps",
+                      lambda f: float(f["test_accuracy"][1]), at_least=0.85, fmt="{:.1%}", advice=PIPELINE_ADVICE),
+     capstone.Outcome("whitened minus raw pixels' test accuracy, same budget",
+                      lambda f: float(f["test_accuracy"][2] - f["test_accuracy"][0]), at_least=0.2, fmt="{:+.1%}",
+                      advice=PIPELINE_ADVICE)],
+    rtol=1e-6, atol=1e-9,
+    labels={"losses": "the training loss of pipeline {0} (1 raw, 2 standardised, 3 whitened) at step {1}",
+            "test_accuracy": "the test accuracy of pipeline {0} (1 raw, 2 standardised, 3 whitened)"},
+    summary="fitted on the training set only, your preprocessing makes a small budget go far")
+TABLE.append(CAPSTONE)
 
 CHECKS = build(__name__, TABLE)
 globals().update(CHECKS)  # checks.fit_standardizer, checks.pca, ...
