@@ -124,6 +124,11 @@ def cmd_publish(args):
     print(f"published {len(written)} files (book, exercises/, the student package; no solutions) to {args.output}")
 
 
+def cmd_book(args):
+    from . import book
+    return book.main(args.course_dir, args.path_output, args.jobs)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,6 +181,10 @@ def build_parser():
     p = add("publish", cmd_publish, "Write the student-facing repository (book, exercises/, the student package, "
                                     "README) to DIR: no solutions/, mutants, model answers or hidden tests.")
     p.add_argument("output", type=pathlib.Path, help="new or empty folder outside the course (or a previous publish)")
+    p = add("book", cmd_book, "Build the book strictly (-W -n, every page executed), --jobs pages at a time, "
+                              "into _build/html (autograder/book.py).")
+    p.add_argument("--path-output", type=pathlib.Path, help="write _build/ under this folder (default: the course root)")
+    p.add_argument("--jobs", "-j", type=int, default=2, help="pages read and executed at once (default: %(default)s)")
     return parser
 
 

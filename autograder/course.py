@@ -690,10 +690,17 @@ def configure(c, root, timeout=DEFAULT_TIMEOUT, sandbox="auto"):
         "# This cell was missing from your submission: the autograder put it back.\n")
     # Feedback must never show hidden tests (nbgrader's default does).
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    # ...and renders its maths with no network: MathJax inlined, not nbgrader's CDN copy.
+    from .book import offline_feedback_maths
+    offline_feedback_maths(c)
     # `nbgrader export` writes the same CSV as `python -m autograder export`.
     c.ExportApp.plugin_class = "autograder.pipeline.CourseCsvExport"
     # The released notebook is rendered in the book: keep it free of outputs.
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # The released notebook names the repository and the book from _config.yml's repository.url
+    # (solutions/ holds {{ repository_url }} and {{ book_url }}).
+    from .links import configure as fill_links
+    fill_links(c, root)
     return c
 
 

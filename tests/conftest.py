@@ -23,3 +23,29 @@ def release_path(assignment):
 @pytest.fixture(params=ASSIGNMENTS)
 def assignment(request):
     return request.param
+
+
+class BuiltBook:
+    """The book built once per pytest run (tests/test_book.py and tests/test_site.py share it)."""
+
+    def __init__(self, html, returncode, output, command):
+        self.html, self.returncode, self.output, self.command = html, returncode, output, command
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """Build the book with the README's command into a temporary folder, once per session.
+
+    COURSE_BOOK_HTML=<a _build/html folder> reuses a site built before (for working on the
+    site tests); tests/test_book.py then skips, since nothing was built in this run.
+    """
+    import os
+    import subprocess
+    from autograder import book
+    reuse = os.environ.get("COURSE_BOOK_HTML")
+    if reuse:
+        return BuiltBook(pathlib.Path(reuse), None, f"reused {reuse}", None)
+    out = tmp_path_factory.mktemp("book")
+    command = [sys.executable, "-m", *book.COMMAND.split()[2:], "--path-output", str(out)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    return BuiltBook(out / "_build" / "html", run.returncode, run.stdout[-6000:] + run.stderr[-6000:], command)
