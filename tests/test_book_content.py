@@ -105,3 +105,112 @@ def test_the_check_catches_the_old_pages(graded):
     ]
     for cell in old_cells:
         assert give_aways(f"```{{code-cell}} ipython3\n{cell}```\n", *graded), cell
+
+
+# --- Measured numbers are glued, and every glue reference has its glue (issue 11) -------------
+# A page writes a measured number as {glue:text}`key:.2f` (or {glue}`key`, {glue:md}`key`, a
+# {glue:figure} directive); its code cells glue it: glue("key", value) or, in a loop,
+# glue(f"key_{x}", value). A reference to a key no cell glues is an error of the strict build
+# (myst-nb warns, -W fails) found only after executing every page; this check reads the sources.
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)(?::[^`]*)?`")
+GLUE_DIRECTIVE = re.compile(r"^[`:]{3,}\{glue(?::\w+)?\}\s+(\S+)", re.M)
+GLUE_CALL = re.compile(r"\bglue\(\s*(f?)([\"'])(.*?)\2\s*,")
+GLUE_ANY_CALL = re.compile(r"(?<![\w.])glue\(\s*(?!name\b)([^\s,)]+)")
+TOC_PAGES = sorted({ROOT / f"{name}.md" for name in re.findall(r"file:\s*(book/\S+)", (ROOT / "_toc.yml").read_text())
+                    if (ROOT / f"{name}.md").is_file()})
+
+
+def glue_references(text):
+    return set(GLUE_ROLE.findall(text)) | set(GLUE_DIRECTIVE.findall(text))
+
+
+def glued_keys(text):
+    """(literal keys, regexes of f-string keys, calls whose key is not a string) of a page's code."""
+    code = "\n".join(code_cells(text))
+    literal, patterns = set(), []
+    for is_f, _, key in GLUE_CALL.findall(code):
+        if is_f:
+            patterns.append(re.compile("".join(".+" if part.startswith("{") else re.escape(part)
+                                               for part in re.split(r"(\{[^}]*\})", key) if part) + "$"))
+        else:
+            literal.add(key)
+    unreadable = [key for key in GLUE_ANY_CALL.findall(code) if key[0] not in "\"'f"]
+    return literal, patterns, unreadable
+
+
+def missing_glue(text):
+    literal, patterns, unreadable = glued_keys(text)
+    missing = sorted(key for key in glue_references(text)
+                     if key not in literal and not any(p.match(key) for p in patterns))
+    return missing + [f"glue({key}, ...): write the key as a string" for key in unreadable]
+
+
+@pytest.mark.parametrize("page", TOC_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_glue_reference_is_glued_by_its_page(page):
+    assert missing_glue(page.read_text()) == []
+
+
+def test_the_glue_check_catches_a_missing_key():
+    cell = '```{code-cell} ipython3\nfrom myst_nb import glue\nglue("loss", 0.1)\nfor g in (1, 2):\n    glue(f"acc_{g}", g)\n```\n'
+    assert missing_glue(cell + "Loss {glue:text}`loss:.2f`, {glue:text}`acc_1:.0%`, {glue}`acc_2`.") == []
+    assert missing_glue(cell + "Loss {glue:text}`loss:.2f` and {glue:text}`lost:.2f`.") == ["lost"]
+    assert missing_glue(cell + "```{glue:figure} curve\n```\n") == ["curve"]
+    assert missing_glue(cell.replace('glue("loss", 0.1)', "glue(key, 0.1)") + "{glue}`loss`")[-1].startswith("glue(key")
+
+
+# --- The shape of a page: objectives at the top, takeaways at the end, 2-4 exercises with hints -
+# Every page of a chapter listed in _toc.yml (book/<chapter>/..., so chapters added later are
+# checked too; the book's intro and notation pages are not chapter pages):
+#   :::{admonition} Learning objectives       before the first section (## heading)
+#   :::{admonition} Key takeaways             after the last section of the page's content
+#   ## Exercises                               the last section but "References": 2 to 4
+#                                              numbered exercises, each with a dropdown hint
+CHAPTER_PAGES = [p for p in TOC_PAGES if p.parent.parent == ROOT / "book"]
+SECTION = re.compile(r"^## (.+)$", re.M)
+HINT = re.compile(r"^\s*:{3,}\{admonition\}\s*Hint[^\n]*\n\s*:class:\s*dropdown", re.M)
+
+
+def page_shape_problems(text):
+    prose = re.sub(r"^```\{code-cell\}.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
+    sections = [(m.start(), m.group(1).strip()) for m in SECTION.finditer(prose)]
+    problems = []
+    objectives = prose.find("{admonition} Learning objectives")
+    takeaways = prose.find("{admonition} Key takeaways")
+    exercises = next((start for start, title in sections if title == "Exercises"), -1)
+    if objectives < 0 or (sections and objectives > sections[0][0]):
+        problems.append("no 'Learning objectives' admonition before the first section")
+    content = [start for start, title in sections if title not in ("Exercises", "References")]
+    if takeaways < 0 or (content and takeaways < content[-1]) or (exercises >= 0 and takeaways > exercises):
+        problems.append("no 'Key takeaways' admonition after the last section (before the exercises)")
+    if exercises < 0:
+        return problems + ["no '## Exercises' section"]
+    after = [title for start, title in sections if start > exercises]
+    if any(title != "References" for title in after):
+        problems.append(f"sections after the exercises: {after}")
+    end = next((start for start, _ in sections if start > exercises), len(prose))
+    body = prose[exercises:end]
+    count = len(re.findall(r"^\d+\. ", body, re.M))
+    if not 2 <= count <= 4:
+        problems.append(f"{count} exercises (2 to 4 expected)")
+    if len(HINT.findall(body)) < count:
+        problems.append(f"{len(HINT.findall(body))} dropdown hints for {count} exercises")
+    return problems
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_page_has_objectives_takeaways_and_exercises(page):
+    assert page_shape_problems(page.read_text()) == []
+
+
+def test_the_shape_check_can_fail():
+    good = ("# T\n\n:::{admonition} Learning objectives\n- a\n:::\n\n## A\n\ntext\n\n"
+            ":::{admonition} Key takeaways\n- b\n:::\n\n## Exercises\n\n"
+            "1. **One.** Q?\n\n   :::{admonition} Hint\n   :class: dropdown\n   h\n   :::\n\n"
+            "2. **Two.** Q?\n\n   :::{admonition} Hint\n   :class: dropdown\n   h\n   :::\n")
+    assert page_shape_problems(good) == []
+    assert page_shape_problems(good.replace("Learning objectives", "Goals"))
+    assert page_shape_problems(good.replace(":::{admonition} Key takeaways\n- b\n:::\n", ""))
+    assert page_shape_problems(good.split("2. **Two.**")[0])  # one exercise
+    assert page_shape_problems(good.replace("   :class: dropdown\n", "", 1))  # a hint that is not a dropdown
+    assert page_shape_problems(good + "\n## More\n")
+    assert len(CHAPTER_PAGES) >= 22 and ROOT / "book" / "intro.md" not in CHAPTER_PAGES
