@@ -4,8 +4,9 @@ Each mutant redefines one or more functions of an assignment's solution; the mut
 chapter are in ``instructor/mutants/<chapter>.py``, outside this package. The tests inject
 every mutant into the solution notebook (its definitions are appended to the cell that
 defines ``function``) and assert, in-process and under a real nbgrader autograde, that it
-loses points only on the test cells of its layers (``test_<layer>_*``) and that the
-mistake ids named in those cells are exactly ``mistakes``. The demo class uses them too.
+loses points only on the test cells of its layers (``test_<layer>_*``) and on exactly the
+capstone cells listed in ``capstones``, and that the mistake ids named in its layers' cells are
+exactly ``mistakes`` (a capstone's message names the outcome missed or the first difference). The demo class uses them too.
 """
 import dataclasses
 import pathlib
@@ -20,6 +21,7 @@ class Mutant:
     source: str      # the wrong definition(s) (Python source)
     mistakes: tuple  # the ids of the mistakes its failing cells must name, exactly (empty: none)
     message: str = ""  # text every failing cell's message must contain (when no id says it)
+    capstones: tuple = ()  # the capstone cells (grade ids) it fails too, exactly: its layer breaks their outcome
 
 
 def for_assignment(assignment):

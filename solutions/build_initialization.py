@@ -5,7 +5,7 @@ solutions/initialization/ so that the release does not copy it. Run from the rep
 """
 import pathlib
 
-from autograder.notebook_builder import answer, checked, code, md, solution, write
+from autograder.notebook_builder import answer, checked, code, md, solution, test, write
 
 BOOK = "https://nn-training-course.github.io/training-neural-networks/book/initialization"
 
@@ -346,7 +346,27 @@ for name, init in {"Xavier (gain 1)": lambda s, r: xavier_normal(s, r),
     print(f"relu, {name:15s} std per layer:", np.round(stds, 3))
 """, "experiment"),
     md("""
-## 8. Written questions
+## 8. Capstone: a deep net with your initialisers
+
+Your `xavier_normal`, `kaiming_normal` and `calculate_gain` in two 10-layer networks of 32 units
+provided by the course (numpy, seeded: the same run for everyone), on 500 standardised digits: tanh
+with `xavier_normal(shape, rng, calculate_gain("tanh"))` and ReLU with
+`kaiming_normal(shape, rng, nonlinearity="relu")`, each hidden weight drawn in order from
+`np.random.default_rng(0)`; the baseline is the tanh network with $N(0, 0.01^2)$ weights. Measured:
+the standard deviation of every hidden layer's activations at initialisation, and the loss over 40
+full-batch SGD steps (learning rate 0.2).
+
+Outcomes (`capstone_deep_net`, 3 points): with your initialisers the activations' standard deviation
+of layer 10 stays between 0.4 and 2.5 times layer 1's, while with std 0.01 it collapses (below
+$10^{-6}$ of layer 1's); both of your networks train (loss at most 1.6 after 40 steps, from about
+2.5) while the 0.01 network does not (at least 2.2; $\\ln 10 = 2.30$). The grader tests your weights
+against the laws of `torch.nn.init` (the same statistical tests as the checks above), then re-runs the
+networks from them with PyTorch and compares the runs, so only correct initialisers pass. A message
+says which law or outcome was missed, or where your run first leaves the reference run.
+"""),
+    test("checks.capstone_deep_net(xavier_normal, kaiming_normal, calculate_gain)", "capstone_deep_net", 3),
+    md("""
+## 9. Written questions
 
 Answer in a few sentences in the cells below; these are graded by your instructor.
 """),

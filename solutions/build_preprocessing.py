@@ -5,7 +5,7 @@ solutions/preprocessing/ so that the release does not copy it. Run from the repo
 """
 import pathlib
 
-from autograder.notebook_builder import answer, checked, code, md, solution, write
+from autograder.notebook_builder import answer, checked, code, md, solution, test, write
 
 BOOK = "https://nn-training-course.github.io/training-neural-networks/book/preprocessing"
 
@@ -244,7 +244,27 @@ components, variance = pca(X_digits, 64)
 print("variance kept by 10 components:", (variance[:10].sum() / variance.sum()).round(3))
 """, "digits_demo"),
     md("""
-## 7. Written questions
+## 7. Capstone: your pipeline feeds a classifier
+
+Your `fit_standardizer`, `standardize` and `pca` in a pipeline provided by the course (numpy, seeded:
+the same run for everyone). The digits are split once into 1000 training and 797 test images. The
+statistics and the components are fitted on the **training set only**; the standardisation and the
+whitening (the coordinates along your top 40 components divided by $\\sqrt{\\lambda_j + 0.1}$) are
+applied to both sets. A softmax classifier (zero initial weights, full-batch gradient descent,
+learning rate 0.1) gets a small budget: 10 steps, on the raw pixels (0-16), on the standardised
+pixels and on the whitened coordinates.
+
+Outcomes (`capstone_pipeline`, 3 points): after 10 steps the whitened features reach at least 88 %
+test accuracy and the standardised ones at least 85 %, and the whitened ones beat the raw pixels by
+at least 20 points of accuracy (the elongated error surface of the raw pixels, measured). The grader
+re-runs the same pipeline with scikit-learn's `StandardScaler` and `PCA` and compares your run with it
+step by step (losses and accuracies), so only a correct pipeline passes. The classifier starts from
+zero weights, so the signs of your components do not matter. A message says which outcome was missed
+(measured vs required, and what it suggests) or where your run first leaves the reference run.
+"""),
+    test("checks.capstone_pipeline(fit_standardizer, standardize, pca)", "capstone_pipeline", 3),
+    md("""
+## 8. Written questions
 
 Answer in a few sentences in the cells below; these are graded by your instructor.
 """),

@@ -53,3 +53,14 @@ MISTAKE_ID = re.compile(r"likely mistake \[([\w.]+)\]")
 def named_mistakes(text):
     """The ids of the mistakes a check's message names (``likely mistake [id]: ...``)."""
     return set(MISTAKE_ID.findall(text or ""))
+
+
+CAPSTONE_VERDICTS = ("outcome not reached", "is not the reference run", "do not follow the law", "must return",
+                     "returned shape", "raised", "not implemented yet")
+
+
+def clear_capstone_message(cell, text):
+    """A capstone's failure names the capstone and says what went wrong: the outcome missed
+    (measured vs required), the first difference from the reference run, the law the weights
+    break, or the student's function that failed and how."""
+    return f"{cell}:" in (text or "") and any(v in text for v in CAPSTONE_VERDICTS)

@@ -58,4 +58,18 @@ def maxout_backward(dout, cache):
     mask = (z == out[:, None, :]) * dout[:, None, :]   # every tied piece gets dout
     return np.einsum("nkm,kmd->nd", mask, W), np.einsum("nkm,nd->kmd", mask, x), mask.sum(axis=0)
 ''', ("maxout.ties_to_every_piece",)),
+    # The mutants below break a capstone too (autograder/activations/checks.py), and say so.
+    Mutant("dead_zero_entries_counted", "dead_unit_fraction", ("dead_unit",), '''
+def dead_unit_fraction(pre_activations):
+    return float(np.mean(pre_activations <= 0))
+''', ("dead_units.zero_entries_counted",), capstones=("capstone_dead_units",)),
+    Mutant("leaky_backward_without_slope", "leaky_relu_backward", ("leaky_relu",), '''
+def leaky_relu_backward(dout, cache):
+    x, negative_slope = cache
+    return dout * (x > 0)
+''', (), message="leaky_relu_backward: dx is wrong.", capstones=("capstone_dead_units",)),
+    Mutant("sigmoid_backward_without_one_minus", "sigmoid_backward", ("sigmoid",), '''
+def sigmoid_backward(dout, cache):
+    return dout * cache
+''', (), message="sigmoid_backward: dx is wrong.", capstones=("capstone_saturation",)),
 ]
