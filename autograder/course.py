@@ -30,7 +30,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 from .records import MIME
 
-ASSIGNMENTS = ("activations", "preprocessing", "initialization", "normalization")
+ASSIGNMENTS = ("activations", "preprocessing", "initialization", "normalization", "hyperparameters")
 GRADING_DIR = "grading"
 DEFAULT_TIMEOUT = 30  # seconds per cell
 

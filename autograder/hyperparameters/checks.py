@@ -281,7 +281,7 @@ class ReturnsCheck(Check):
         by_epochs = collections.defaultdict(list)
         for (epochs, config), n in counts.items():
             by_epochs[epochs].extend([config] * n)
-        return "; ".join(f"{epochs} epochs: configs {sorted(map(str, cs))}" for epochs, cs in
+        return "; ".join(f"{epochs} epochs: configs[{', '.join(sorted(map(str, cs)))}]" for epochs, cs in
                          sorted(by_epochs.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)))[:500] or "no call"
 
     def mistakes(self):
@@ -523,7 +523,9 @@ class DrawsCheck(Check):
             failed = [text for ok, text in column_tests(columns[name], spec).values() if not ok]
             if failed:
                 label = "the samples" if inputs["draw"] == "log_uniform" else f"the draws of {name!r}"
-                problems.append(Problem(f"{label} do not follow {describe(spec)}.", [f"  {t}" for t in failed],
+                where = ["  (tested on log10 of the draws, centred on the middle of the log range)"] \
+                    if spec[0] == "log" else []
+                problems.append(Problem(f"{label} do not follow {describe(spec)}.", [f"  {t}" for t in failed] + where,
                                         named(self.mistakes(), "draws", (columns[name], spec), case)))
         return problems
 
