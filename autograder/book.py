@@ -94,7 +94,12 @@ def _read_longest_pages_first(root):
         return source.stat().st_size if source.exists() else 0
 
     def one_page_per_task(docnames, nproc, maxbatch=10):
-        return [[name] for name in sorted(docnames, key=size, reverse=True)]
+        longest_first = sorted(docnames, key=size, reverse=True)
+        # Sphinx 7.4's ParallelTasks starts the first nproc tasks at once, then takes the
+        # waiting ones last-in first-out (dict.popitem): list the rest shortest first so that
+        # they run longest first.
+        order = longest_first[:nproc] + longest_first[nproc:][::-1]
+        return [[name] for name in order]
 
     sphinx.builders.make_chunks = one_page_per_task
 
@@ -172,6 +177,28 @@ def _derive_baseurl(app, config):
     config.html_baseurl = book_url(repo.rstrip("/")) + "/"
 
 
+def _theme_defaults(app, config):
+    """A first visit (nothing in localStorage) must not log "Got invalid theme mode" in the
+    console: pydata-sphinx-theme's layout wants a default mode (html_context), and "auto"
+    follows the system's light or dark."""
+    config.html_context = {**(config.html_context or {})}
+    config.html_context.setdefault("default_mode", "auto")
+
+
+def _unique_scripts(app, pagename, templatename, context, doctree):
+    """Include each script once. sphinx-thebe adds its inline `const THEBE_JS_URL = ...` in
+    env-before-read-docs, which runs twice in a Jupyter Book build: the second copy throws
+    "Identifier 'THEBE_JS_URL' has already been declared" on every page."""
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        # An inline script's filename is None or "" depending on who added it.
+        key = (str(getattr(script, "filename", script) or ""), repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
 def _launch_only_notebooks(app, pagename, templatename, context, doctree):
     """Keep the Binder/Colab launch buttons on notebook (.ipynb) pages only.
 
@@ -188,6 +215,8 @@ def _launch_only_notebooks(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.connect("config-inited", _derive_baseurl)
+    app.connect("config-inited", _theme_defaults)
+    app.connect("html-page-context", _unique_scripts)
     # sphinx-book-theme adds the launch buttons at priority 501.
     app.connect("html-page-context", _launch_only_notebooks, priority=502)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

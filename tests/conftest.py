@@ -45,7 +45,13 @@ def built_book(tmp_path_factory):
     reuse = os.environ.get("COURSE_BOOK_HTML")
     if reuse:
         return BuiltBook(pathlib.Path(reuse), None, f"reused {reuse}", None)
+    import resource
+    import time
     out = tmp_path_factory.mktemp("book")
     command = [sys.executable, "-m", *book.COMMAND.split()[2:], "--path-output", str(out)]
+    cpu, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"\nbook built in {time.perf_counter() - start:.0f} s, "  # shown by pytest -s
+          f"{after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime:.0f} CPU s (kernels included)")
     return BuiltBook(out / "_build" / "html", run.returncode, run.stdout[-6000:] + run.stderr[-6000:], command)

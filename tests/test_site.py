@@ -85,12 +85,16 @@ def assignments_in_toc():
     return [p for p in toc_pages() if p.startswith("exercises/")]
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 class Server:
     """Serve a folder on 127.0.0.1 (a free port) in a thread."""
 
     def __init__(self, folder):
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-        handler.log_message = lambda *args: None
+        handler = functools.partial(QuietHandler, directory=str(folder))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -138,10 +142,19 @@ class Visit:
         self.context = browser.new_context(viewport=viewport, color_scheme="dark" if dark else "light")
         self.page = self.context.new_page()
         self.console_errors = []
-        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
         self.page.goto(url, wait_until="load")
         self.report = self.page.evaluate(inspect_script(single_dollar))
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        where = message.location.get("url", "")
+        # Chromium asks every site for /favicon.ico by itself; the book has none (not a page error).
+        if where.endswith("/favicon.ico"):
+            return
+        self.console_errors.append(f"{message.text} ({where})" if where else message.text)
 
     def close(self):
         self.context.close()
