@@ -37,9 +37,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import records
-from .checking import (CALL_TIME_LIMIT, Check, Verdict, _fmt, _oracle_modules, _student_frames, _time_limit,
-                       _TimeLimit)
+from . import checking, records
+from .checking import CALL_TIME_LIMIT, Check, Verdict, _fmt, _student_frames, _time_limit, _TimeLimit
 
 
 # ---------------------------------------------------------------- rows
@@ -100,6 +99,7 @@ class Capstone:
     law: Callable | None = None
     summary: str = ""
     labels: dict = dataclasses.field(default_factory=dict)
+    mistakes: Sequence = ()  # none by id: a capstone names the outcome missed or the first difference
 
     def describe(self, key, index):
         """What a record's entry is, in words: ``labels[key]`` formatted with the 1-based indices."""
@@ -383,6 +383,9 @@ class CapstoneCheck(Check):
     def mistakes(self):
         return ()
 
+    def cases(self, hidden):
+        return []  # one run, not a table of inputs
+
     # -- kernel
 
     def run(self, functions, hidden):
@@ -402,7 +405,7 @@ class CapstoneCheck(Check):
             record["error"] = [f"{self.name}: the run did not finish within {CALL_TIME_LIMIT:g} s "
                                f"(stopped during {state.get('where', 'the run')}): an endless loop, or a "
                                "very slow function?"]
-        record["modules"] = _oracle_modules()
+        record["modules"] = checking._oracle_modules()  # looked up at call time, as the engine's checks do
         return record
 
     # -- grader
@@ -435,7 +438,11 @@ class CapstoneCheck(Check):
                                                  "the law they should:", *failures[:6]]))
         measured, missed = [], []
         for outcome in self.row.outcomes:
-            value = float(outcome.measure(found))
+            try:
+                value = float(outcome.measure(found))
+            except (KeyError, IndexError, ValueError, TypeError) as exc:  # a record missing or reshaped
+                return Verdict(False, f"{self.name}: the check's results are unreadable (the records the run "
+                                      f"produces are missing or reshaped: {type(exc).__name__} {str(exc)[:80]}).")
             shown = outcome.fmt.format(value) if np.isfinite(value) else str(value)
             measured.append(f"{outcome.label}: {shown} ({outcome.required()})")
             if not outcome.reached(value):
