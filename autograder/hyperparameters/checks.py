@@ -665,7 +665,8 @@ class OptunaCheck(Check):
             return Verdict(False, f"{self.name}: the check's results are unreadable ({exc}).")
         if trials and isinstance(trials[0], str):  # the study stopped: an error, said in lines
             return Verdict(False, "\n".join(trials[:8]))
-        problems = (self._declared(trials) or []) + self._pruning(trials)
+        problems = self._declared(trials) or self._seeded(trials, SAMPLER_SEEDS[bool(hidden)])
+        problems += self._pruning(trials)
         best = max((t for t in trials if t["state"] == "COMPLETE" and _number(t["value"]) is not None),
                    key=lambda t: t["value"], default=None)
         if best is None:
@@ -741,6 +742,26 @@ class OptunaCheck(Check):
                                             named(self.mistakes(), "distributions", (name, attributes), None)))
             return problems
         return [Problem("no trial suggested any parameter.")] if trials else [Problem("the study has no trial.")]
+
+    @staticmethod
+    def _seeded(trials, seed, replayed=3):
+        """The first trials' params must be what the check's seeded sampler draws for the declared
+        distributions (its first trials are random): a record of another study does not pass."""
+        import optuna
+        from optuna.distributions import json_to_distribution
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed,
+                                                                                             n_startup_trials=5))
+        for t in trials[:replayed]:
+            try:
+                asked = study.ask({k: json_to_distribution(v) for k, v in t["distributions"].items()})
+            except (TypeError, ValueError, KeyError) as exc:
+                return [Problem(f"trial {t.get('number')}'s distributions are unreadable ({exc}).")]
+            if not same(asked.params, t["params"]):
+                return [Problem(f"trial {t.get('number')} is not one of the check's study: its params are not "
+                                f"what the seeded sampler draws (seed {seed}).",
+                                ["  this record was not produced by this check's study"])]
+            study.tell(asked, state=optuna.trial.TrialState.PRUNED)
+        return []
 
     def _pruning(self, trials):
         reported = [t for t in trials if t["intermediate"]]
