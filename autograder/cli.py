@@ -5,8 +5,11 @@
     python -m autograder collect activations DIR    # DIR/<student>.ipynb -> grading/submitted/
     python -m autograder grade activations          # autograde all, progress bar, table
                                                     # (a fresh clone: records the assignment first)
+    python -m autograder grade activations --scheduler tcp://HOST:8786   # on a Dask cluster's workers
+    python -m autograder report activations         # one HTML page: histogram, failing tests, mistakes
     python -m autograder feedback activations       # HTML feedback without hidden tests
     python -m autograder export grades.csv          # one row per student and assignment
+    python -m autograder export canvas.csv --format canvas   # LMS gradebook layouts: canvas, moodle, generic
     python -m autograder stats activations          # which tests fail most
     python -m autograder demo                       # all of it on a synthetic class
     python -m autograder publish DIR                # the students' repository (no solutions) in DIR
@@ -57,12 +60,17 @@ def cmd_grade(args):
     sandboxed = course.config.ResilientExecute.sandbox
     print(f"kernels: {'sandboxed (bubblewrap: read-only, no network)' if sandboxed else 'NOT sandboxed'}, "
           f"timeout {course.timeout} s per cell")
+    scheduler = getattr(args, "scheduler", None)
+    print(f"grading on {'the Dask cluster at ' + scheduler if scheduler else f'{args.jobs} local worker process(es)'}"
+          f"{'' if getattr(args, 'force', True) else '; unchanged submissions keep their grades (--force: regrade all)'}")
     start = time.perf_counter()
-    results = pipeline.grade(course, args.assignment, args.student or None, jobs=args.jobs)
+    results = pipeline.grade(course, args.assignment, args.student or None, jobs=args.jobs, scheduler=scheduler,
+                             only_changed=not getattr(args, "force", True))
     elapsed = time.perf_counter() - start
     print(pipeline.table(results))
-    print(f"\n{len(results)} submissions graded in {elapsed:.1f} s "
-          f"({elapsed / max(1, len(results)):.1f} s each)")
+    regraded = sum(r.regraded for r in results)
+    print(f"\n{regraded} of {len(results)} submissions graded in {elapsed:.1f} s "
+          f"({elapsed / max(1, regraded):.1f} s each)")
     if args.feedback:
         folders = pipeline.feedback(course, args.assignment, results)
         print(f"feedback written to {course.path(settings.GRADING_DIR, 'feedback')} ({len(folders)} students)")
@@ -75,9 +83,18 @@ def cmd_feedback(args):
     print(f"feedback for {len(folders)} students in {course.path(settings.GRADING_DIR, 'feedback')}")
 
 
+def cmd_report(args):
+    from . import report
+    print(f"report written to {report.write(_course(args), args.assignment, args.output)}")
+
+
 def cmd_export(args):
     course = _course(args)
     output = args.output or course.path(settings.GRADING_DIR, "grades.csv")
+    if getattr(args, "format", "long") != "long":
+        from . import exports
+        print(f"grades ({args.format} layout) written to {exports.write(course, output, args.format)}")
+        return
     print(f"grades written to {pipeline.export(course, output)}")
 
 
@@ -159,7 +176,11 @@ def build_parser():
                        help="seconds a cell may run before it is stopped (default: %(default)s)")
         p.add_argument("--feedback", action="store_true", help="also write the HTML feedback")
         p.add_argument("--jobs", "-j", type=int, default=1,
-                       help="students graded at once, one process each (default: %(default)s)")
+                       help="local Dask worker processes: students graded at once (default: %(default)s)")
+        p.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                       help="grade on the workers of this Dask scheduler instead of local processes")
+        p.add_argument("--force", action="store_true",
+                       help="regrade every submission (default: only those changed since their last grade)")
         p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",
                        help="run kernels without bubblewrap (default: sandboxed when bwrap works here)")
     p = add("feedback", cmd_feedback, "Write HTML feedback (hidden tests removed) to grading/feedback/.")
@@ -167,6 +188,14 @@ def build_parser():
     p = add("export", cmd_export, "Export all grades as CSV.")
     p.add_argument("output", nargs="?", type=pathlib.Path,
                    help="CSV path (default: grading/grades.csv in the course folder)")
+    p.add_argument("--format", choices=["long", "generic", "canvas", "moodle"], default="long",
+                   help="long: one row per student and assignment (default); generic, canvas, moodle: one row "
+                        "per student, one column per assignment, in the layout the LMS imports "
+                        "(autograder/exports.py)")
+    p = add("report", cmd_report, "Write an HTML class report: score histogram, failing tests, diagnosed "
+                                  "mistakes, badly calibrated tests, slowest and broken submissions.")
+    p.add_argument("assignment", help="assignment to report on, e.g. activations")
+    p.add_argument("--output", type=pathlib.Path, help="HTML path (default: grading/reports/<assignment>.html)")
     p = add("stats", cmd_stats, "Show which test cells fail most and the most frequent diagnosed mistakes.")
     p.add_argument("assignment", help="assignment to summarise, e.g. activations")
     p.add_argument("--plot", type=pathlib.Path, help="also save a bar chart of the failure rates (PNG)")

@@ -8,15 +8,14 @@ config); ``python -m autograder`` exposes them as commands, in this order:
 Every step goes through nbgrader's own API, so plain ``nbgrader`` commands on the
 same folder see the same gradebook and files.
 """
-import concurrent.futures
 import contextlib
 import csv
 import dataclasses
 import filecmp
+import hashlib
 import html
 import io
 import logging
-import multiprocessing
 import os
 import pathlib
 import shutil
@@ -252,6 +251,9 @@ class Result:
     cells: dict = dataclasses.field(default_factory=dict)  # test cell -> (auto score, max score)
     error: str = ""               # set when the submission could not be graded at all
     flags: list = dataclasses.field(default_factory=list)  # what the grader noticed, in plain words
+    regraded: bool = True         # False: unchanged since its last grade, which was kept (only_changed)
+    seconds: float = 0.0          # the autograde's time on its worker (0 when not graded now)
+    worker: str = ""              # the Dask worker that graded it
 
     @property
     def failed_cells(self):
@@ -262,6 +264,8 @@ class Result:
         return self._outcome() + (f" | notes: {'; '.join(self.flags)}" if self.flags else "")
 
     def _outcome(self):
+        if not self.regraded:
+            return "unchanged, grade kept: " + dataclasses.replace(self, regraded=True)._outcome()
         if self.error:
             return f"not graded: {self.error}"
         failed = self.failed_cells
@@ -273,62 +277,290 @@ class Result:
 
 
 INTAKE_DIR = "intake"  # grading/intake/<student>/<assignment>/: the repaired copy nbgrader grades
+DIGESTS = "graded.sqlite"  # grading/graded.sqlite: what each student's grades were computed from, and how long it took
 
 
-def grade(course, assignment, students=None, progress=True, jobs=1):
-    """Autograde every submission (nbgrader autograde, one kernel per student).
+def grade(course, assignment, students=None, progress=True, jobs=1, scheduler=None, only_changed=False):
+    """Autograde every submission (nbgrader autograde, one kernel per student) on a Dask cluster.
 
     Each submission is first read by the grader (autograder/intake.py): never
     through a link, repaired where an honest student's notebook would otherwise
-    fail as a whole, and written to grading/intake/, which nbgrader grades; the
+    fail as a whole, and written to grading/intake/, which is what gets graded; the
     files in grading/submitted/ stay as collected. A submission that cannot be
     graded (not a notebook, say) gets score 0 and an ``error``; the others are
-    graded regardless. ``jobs`` > 1 grades that many students at once, in separate
-    processes; a student whose grading fails in parallel (the gradebook was busy,
-    say) is graded again on their own.
+    graded regardless.
 
-    Raises SetupError when nothing can be graded (no assignment), GradebookError
-    when the gradebook cannot be used: no zero is written for anyone then.
-    Returns a list of Result, in the order of ``students``.
+    The autograding itself runs on the workers of a Dask cluster (autograder/cluster.py):
+    the scheduler at ``scheduler`` (``tcp://host:8786``), or a local cluster of ``jobs``
+    worker processes started for this call. Workers return each student's autograded
+    notebook and scores; only this process writes the gradebook, one student at a time,
+    as results arrive (nbgrader's own SaveAutoGrades and AssignLatePenalties on the
+    returned notebook: :class:`Recorder`). A task whose worker died is run again by Dask
+    on another worker, and its student is recorded once.
+
+    ``only_changed``: grade only the students whose submission (as repaired), assignment or
+    grader code changed since they were last graded (:func:`submission_digest`); the others
+    keep their grades untouched (``Result.regraded`` is False).
+
+    Raises SetupError when nothing can be graded (no assignment, workers that cannot grade
+    as asked), GradebookError when the gradebook cannot be used: no zero is written for
+    anyone then. Returns a list of Result, in the order of ``students``.
     """
+    from . import cluster
     students = students or course.students(assignment)
     notebook, source_cells = _assignment_in_gradebook(course, assignment)
     intakes = {s: _prepare(course, s, assignment, notebook, source_cells) for s in students}
     problems = {s: intake_.error or None for s, intake_ in intakes.items()}
+    sandbox = bool(course.config.ResilientExecute.sandbox)
+    context_code = cluster.code_fingerprint(assignment)
+    context = _digest_context(course, assignment, sandbox, context_code)
+    jobs_by_student = {s: _job(course, s, assignment, notebook, context) for s in students if problems[s] is None}
     with _gradebook(course) as gb:  # the unreadable ones are listed in the export, with 0
         for student, problem in problems.items():
             if problem is not None:
                 gb.update_or_create_student(student)
         manual = {s: _manual_grades(gb, assignment, s) for s in students}
-    todo = [s for s, problem in problems.items() if problem is None]
+        unchanged = _unchanged(course, gb, assignment, jobs_by_student) if only_changed else set()
+        todo = [job for s, job in jobs_by_student.items() if s not in unchanged]
+        snapshot = cluster.assignment_gradebook(gb, assignment) if todo else b""
+    _forget_digests(course, assignment, [s for s in students if s not in unchanged])
     bar = tqdm(total=len(students), desc=f"grading {assignment}", unit="student", disable=not progress)
     bar.update(len(students) - len(todo))
-    args = (str(course.root), course.timeout, course.sandbox, assignment)
-    if jobs > 1 and len(todo) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
-            futures = {pool.submit(_autograde, *args, s): s for s in todo}
-            for future in concurrent.futures.as_completed(futures):
-                problems[futures[future]] = future.result()
-                bar.update(0 if problems[futures[future]] else 1)
-        todo = [s for s in todo if problems[s] is not None]  # retried alone, below
-    try:
-        for student in todo:
-            problems[student] = _autograde(*args, student)
-            if problems[student] == DATABASE_FAILURE:
-                raise GradebookError(f"the gradebook could not be used while grading {student}: another program "
-                                     "may be using it (nbgrader formgrader, a second grading run). Close it and "
-                                     "grade again; the students graded so far keep their grades.")
-            bar.update()
-    finally:
-        course_settings.SPARES.shutdown()  # the kernel started for a next student (pool workers' die with them)
+    details = {}
+    if todo:
+        setup = cluster.Setup(assignment, snapshot, cluster.supporting_files(course.path("solutions", assignment)),
+                              course.timeout, sandbox, context_code)
+        recorder = Recorder(course, assignment, notebook)
+        try:
+            with cluster.Cluster(scheduler, jobs) as engine:
+                for job, future in engine.map(setup, todo):
+                    problems[job.student], details[job.student] = _outcome(course, assignment, recorder,
+                                                                           context_code, job, future)
+                    bar.update()
+        finally:
+            recorder.close()
     bar.close()
     for student in students:
         intake.remove_links(course.autograded(student, assignment))  # nothing the grader reads later is a link
     with _gradebook(course) as gb:
         for student in students:
             _restore_manual_review(gb, assignment, student, manual[student])
-    return [_result(course, assignment, s, problems[s], intakes[s].notes) for s in students]
+    results = [_result(course, assignment, s, problems[s], intakes[s].notes) for s in students]
+    for r in results:
+        r.regraded = r.student not in unchanged
+        r.seconds, r.worker, note = details.get(r.student, (0.0, "", ""))
+        r.flags += [note] if note else []
+    return results
+
+
+def _outcome(course, assignment, recorder, setup_code, job, future):
+    """Record one finished task: (problem or None, (seconds, worker, note))."""
+    from . import cluster
+    try:
+        outcome = future.result()
+    except cluster.WorkerSetupError as exc:
+        raise SetupError(f"{exc}. The students recorded so far keep their grades.") from None
+    except Exception as exc:  # the task failed on every worker it was given (KilledWorker...)
+        recorder.record({"student": job.student, "problem": "x"})
+        return f"grading could not finish: {type(exc).__name__}: {str(exc)[:150]}", (0.0, "", "")
+    problem = recorder.record(outcome)
+    same_code = outcome["code"] == setup_code  # graded by other code: graded again next time
+    _store_digest(course, assignment, job.student, job.digest if problem is None and same_code else None,
+                  outcome["seconds"], outcome["worker"])
+    note = "" if same_code else (f"graded by a worker ({outcome['worker']}) whose grader code differs from "
+                                 "this machine's: install the same course package on every worker")
+    return problem, (outcome["seconds"], outcome["worker"], note)
+
+
+def _job(course, student, assignment, notebook, context):
+    """The repaired submission in grading/intake/ as a cluster.Job, with its digest."""
+    from . import cluster
+    folder = course.path(course_settings.GRADING_DIR, INTAKE_DIR, student, assignment)
+    data = intake.read_regular_file(folder / notebook)
+    try:
+        timestamp = intake.read_regular_file(folder / "timestamp.txt", 4096)
+    except (OSError, ValueError):
+        timestamp = None
+    return cluster.Job(student, notebook, data, timestamp, submission_digest(context, data, timestamp))
+
+
+def _digest_context(course, assignment, sandbox, code):
+    """What, besides the submission, decides a grade: the assignment's cells as recorded in the
+    gradebook, the grader's code (cluster.code_fingerprint), the cell timeout and the sandbox."""
+    with _gradebook(course) as gb:
+        cells = sorted((c.name, c.cell_type, bool(c.locked), c.checksum or "")
+                       for nb in gb.find_assignment(assignment).notebooks for c in nb.source_cells)
+        points = sorted((c.name, c.max_score) for nb in gb.find_assignment(assignment).notebooks
+                        for c in nb.grade_cells)
+    return repr((cells, points, code, course.timeout, sandbox)).encode()
+
+
+def submission_digest(context, notebook, timestamp):
+    """sha256 of what a student's grade is computed from: the repaired notebook, its timestamp and
+    the context (assignment, grader code, timeout, sandbox). Equal digests: the same grade."""
+    digest = hashlib.sha256(context)
+    for part in (notebook, timestamp or b""):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def _digests_db(course):
+    import sqlite3
+    db = sqlite3.connect(course.path(course_settings.GRADING_DIR, DIGESTS))
+    db.execute("CREATE TABLE IF NOT EXISTS graded (assignment TEXT, student TEXT, digest TEXT, seconds REAL, "
+               "worker TEXT, PRIMARY KEY (assignment, student))")
+    return db
+
+
+def stored_digests(course, assignment):
+    """{student: digest of the submission their recorded grades come from}."""
+    with contextlib.closing(_digests_db(course)) as db:
+        return dict(db.execute("SELECT student, digest FROM graded WHERE assignment = ? AND digest IS NOT NULL",
+                               (assignment,)))
+
+
+def grading_times(course, assignment):
+    """{student: (seconds their last autograde took on its worker, the worker)}."""
+    with contextlib.closing(_digests_db(course)) as db:
+        return {s: (t, w) for s, t, w in db.execute(
+            "SELECT student, seconds, worker FROM graded WHERE assignment = ?", (assignment,))}
+
+
+def _store_digest(course, assignment, student, digest, seconds=0.0, worker=""):
+    with contextlib.closing(_digests_db(course)) as db, db:
+        db.execute("INSERT OR REPLACE INTO graded VALUES (?, ?, ?, ?, ?)", (assignment, student, digest, seconds, worker))
+
+
+def _forget_digests(course, assignment, students):
+    """Before a student is graded again: a run stopped midway must not leave an old digest
+    standing for a submission whose grade was not recorded."""
+    with contextlib.closing(_digests_db(course)) as db, db:
+        db.executemany("UPDATE graded SET digest = NULL WHERE assignment = ? AND student = ?",
+                       [(assignment, s) for s in students])
+
+
+def _unchanged(course, gb, assignment, jobs_by_student):
+    """Students whose recorded grade comes from exactly this submission (and whose autograded
+    notebook and gradebook submission are still there)."""
+    from nbgrader.api import MissingEntry
+    stored, out = stored_digests(course, assignment), set()
+    for student, job in jobs_by_student.items():
+        if stored.get(student) != job.digest or not any(course.autograded(student, assignment).glob("*.ipynb")):
+            continue
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:
+            continue
+        out.add(student)
+    return out
+
+
+class Recorder:
+    """Writes the workers' results into the gradebook and grading/autograded/: the coordinator's part.
+
+    What nbgrader's autograde does after executing a notebook, done on the notebook a worker
+    returned, through one gradebook connection for the whole run (nbgrader's autograde opens a new
+    one per step and student: about 0.4 s of SQLAlchemy set-up per student; this costs a few ms).
+    The student and the submission (with the returned timestamp.txt) are created or updated, the
+    autograded folder is replaced by the returned files, nbgrader's own SaveAutoGrades scores the
+    notebook (a manual grade stays, flagged for review as nbgrader does) and nbgrader's
+    AssignLatePenalties runs when the submission is late.
+    """
+
+    def __init__(self, course, assignment, notebook):
+        from nbgrader.api import Gradebook
+        from nbgrader.coursedir import CourseDirectory
+        self.course, self.assignment, self.notebook = course, assignment, notebook
+        self.config = course.config
+        self.coursedir = CourseDirectory(config=self.config)
+        self.gb = Gradebook(self.config.CourseDirectory.db_url)
+
+    def close(self):
+        self.gb.close()
+
+    def record(self, outcome):
+        """Record one worker's result; None, or why the student could not be graded."""
+        import warnings
+        import sqlalchemy.exc
+        with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warning, harmlessly
+            warnings.simplefilter("ignore", sqlalchemy.exc.SAWarning)
+            return self._record(outcome)
+
+    def _record(self, outcome):
+        import sqlalchemy.exc
+        student = outcome["student"]
+        try:
+            self.gb.update_or_create_student(student)
+            if outcome["problem"]:
+                return outcome["problem"]
+            folder = self._write_files(student, outcome["files"])
+            if not (folder / self.notebook).is_file():
+                return "the worker returned no autograded notebook"
+            timestamp = self.coursedir.get_existing_timestamp(str(folder))
+            submission = (self.gb.update_or_create_submission(self.assignment, student, timestamp=timestamp)
+                          if timestamp else self.gb.update_or_create_submission(self.assignment, student))
+            nb = nbformat.reads(intake.read_regular_file(folder / self.notebook).decode(), as_version=4)
+            resources = {"nbgrader": {"notebook": pathlib.Path(self.notebook).stem, "assignment": self.assignment,
+                                      "student": student, "db_url": self.config.CourseDirectory.db_url}}
+            _save_auto_grades(self.gb, self.config).preprocess(nb, resources)
+            self._late_penalty(submission, nb, resources)
+            self._check_scores(student, outcome["scores"])
+        except sqlalchemy.exc.OperationalError as exc:
+            self.gb.db.rollback()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise GradebookError(f"the gradebook could not be used while recording {student} ({reason}): "
+                                 "another program may be using it (nbgrader formgrader, a second grading run). "
+                                 "Close it and grade again; the students recorded so far keep their grades.") from None
+        return None
+
+    def _write_files(self, student, files):
+        """grading/autograded/<student>/<assignment>/ := the returned files (never through a link)."""
+        folder = intake.make_private_folder(self.course.root, course_settings.GRADING_DIR, "autograded",
+                                            student, self.assignment)
+        shutil.rmtree(folder)  # rmtree removes links, never follows them
+        folder.mkdir()
+        for name, data in files.items():
+            parts = pathlib.PurePosixPath(name).parts
+            if not parts or name.startswith("/") or any(p in ("..", ".") for p in parts):
+                continue
+            parent = intake.make_private_folder(folder, *parts[:-1]) if len(parts) > 1 else folder
+            intake.write_new_file(parent / parts[-1], data)
+        return folder
+
+    def _late_penalty(self, submission, nb, resources):
+        from nbgrader.preprocessors import AssignLatePenalties
+        if submission.total_seconds_late > 0:  # nbgrader's own rules (and plugin) for late work
+            AssignLatePenalties(config=self.config).preprocess(nb, resources)
+            self.gb.db.expire_all()
+            return
+        notebook = self.gb.find_submission_notebook(pathlib.Path(self.notebook).stem, self.assignment,
+                                                    submission.student.id)
+        notebook.late_submission_penalty = None
+        self.gb.db.commit()
+
+    def _check_scores(self, student, computed):
+        """The gradebook must now hold the automatic scores the worker computed: same notebook, same rules."""
+        submission = self.gb.find_submission(self.assignment, student)
+        recorded = {g.name: g.auto_score for nb in submission.notebooks for g in nb.grades}
+        differ = sorted(c for c, (auto, _, _) in computed.items() if recorded.get(c) != auto)
+        if differ:
+            raise RuntimeError(f"internal error: the scores recorded for {student} differ from the worker's "
+                               f"on {', '.join(differ[:5])}; grading stopped")
+
+
+def _save_auto_grades(gradebook, config):
+    """nbgrader's SaveAutoGrades (its per-cell scores and comments), writing through ``gradebook``."""
+    from nbgrader.preprocessors import SaveAutoGrades
+    from nbgrader.preprocessors.base import NbGraderPreprocessor
+
+    class SaveAutoGradesIn(SaveAutoGrades):
+        def preprocess(self, nb, resources):
+            info = resources["nbgrader"]
+            self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
+            self.student_id, self.db_url, self.gradebook = info["student"], info["db_url"], gradebook
+            return NbGraderPreprocessor.preprocess(self, nb, resources)  # the cells, without a new connection
+
+    return SaveAutoGradesIn(config=config)
 
 
 def _assignment_in_gradebook(course, assignment):
@@ -395,20 +627,15 @@ def _copy_timestamp(submitted, folder):
         pass
 
 
-DATABASE_FAILURE = "the gradebook could not be used (database error)"
-
-
 def _autograde(root, timeout, sandbox, assignment, student):
-    """nbgrader autograde of grading/intake/<student>; returns None, or why it failed."""
+    """nbgrader autograde of grading/intake/<student> (on a worker, in its private course: see
+    cluster.autograde); returns None, or why it failed."""
     course = Course(root, timeout, sandbox)
     api = course.api(submitted_directory=os.path.join(course_settings.GRADING_DIR, INTAKE_DIR))
     with _quiet():
         outcome = api.autograde(assignment, student, force=True, create=True)
     if outcome.get("success"):
         return None
-    log = outcome.get("log") or ""
-    if "error accessing the nbgrader database" in log or "database is locked" in log:
-        return DATABASE_FAILURE
     return _summarise_error(outcome)
 
 
