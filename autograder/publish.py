@@ -52,6 +52,9 @@ STUDENT_PACKAGE = (
     Entry("autograder/speed.py", "compare_speed, called by the normalisation notebook"),
     Entry("autograder/data.py", "load_digits, load_mnist, load_cifar10: the data loaders"),
     Entry("autograder/capstone.py", "the capstones' provided model and training loop", required=False),
+    Entry("autograder/book.py", "the Sphinx extension _config.yml loads (sphinx.extra_extensions): the "
+                                "students' book build needs it", required=False),
+    Entry("autograder/links.py", "the repository-URL helper the book's extension imports", required=False),
     Entry("autograder/{assignment}/__init__.py", "the assignment's package"),
     Entry("autograder/{assignment}/checks.py", "the checks the assignment's notebook calls"),
     Entry("autograder/{chapter}/__init__.py", "the chapter's package", required=False),
@@ -75,7 +78,7 @@ EXERCISES = (
 CONTENTS = BOOK + EXERCISES + STUDENT_PACKAGE
 
 
-def _init_text():
+def _init_text(course_dir):
     return ('"""Training Neural Networks, Part I: the student package.\n\n'
             "- ``autograder.<chapter>.checks``: the checks your assignment notebook calls.\n"
             "- ``autograder.<chapter>.reference``: torch reference implementations.\n"
@@ -84,16 +87,35 @@ def _init_text():
             '"""\n__version__ = "0.1.0"\n')
 
 
-def _pyproject_text():
+# What the notebooks and the package import (unpinned: Colab's own torch must do), and what
+# building the book needs (pinned as in the course's requirements.txt: the versions it was built with).
+STUDENT_DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "torch", "matplotlib", "optuna")
+BOOK_DEPENDENCIES = ("jupyter-book", "sphinxcontrib-bibtex", "sphinx-mathjax-offline", "threadpoolctl",
+                     "nbgrader")  # autograder.links (imported by the book's extension) imports nbgrader
+
+
+def _pinned(names, requirements):
+    pins = {}
+    if requirements.is_file():
+        for line in requirements.read_text().splitlines():
+            name, _, version = line.split("#")[0].strip().partition("==")
+            pins[name.lower()] = version
+    return [f"{n}=={pins[n]}" if pins.get(n) else n for n in names]
+
+
+def _pyproject_text(course_dir):
+    quoted = lambda names: ", ".join(f'"{n}"' for n in names)  # noqa: E731
+    book = _pinned(BOOK_DEPENDENCIES, pathlib.Path(course_dir) / "requirements.txt")
     return ('[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
             '[project]\nname = "autograder"\nversion = "0.1.0"\n'
             'description = "Training Neural Networks, Part I: the checks the assignment notebooks call"\n'
             'requires-python = ">=3.10"\n'
-            'dependencies = ["numpy", "scipy", "scikit-learn", "torch", "matplotlib"]\n\n'
+            f'dependencies = [{quoted(STUDENT_DEPENDENCIES)}]\n\n'
+            f'[project.optional-dependencies]\nbook = [{quoted(book)}]\n\n'
             '[tool.setuptools.packages.find]\ninclude = ["autograder*"]\n')
 
 
-def _readme_text():
+def _readme_text(course_dir):
     chapters = "\n".join(f"{i}. `book/{a}/` and the assignment `exercises/{a}/{a}.ipynb`"
                          for i, a in enumerate(settings.ASSIGNMENTS, 1))
     return f"""# Training Neural Networks, Part I (students' repository)
@@ -119,7 +141,7 @@ same checks on more shapes and seeds, and grades the written answers by hand.
 
 ```bash
 python3 -m venv .venv && . .venv/bin/activate
-pip install . jupyter-book==1.0.4.post1 sphinxcontrib-bibtex
+pip install ".[book]"          # the package, and the versions the book was built with
 jupyter-book build . -W -n --keep-going
 ```
 
@@ -200,7 +222,7 @@ def publish(course_dir, out, assignments=None):
         shutil.copyfile(source, out / name)
     for name, (text, _) in GENERATED.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_text(text())
+        (out / name).write_text(text(course_dir))
     written = sorted([*files, *GENERATED])
     (out / MANIFEST).write_text("\n".join(written) + "\n")
     return written

@@ -234,6 +234,8 @@ def test_the_published_package_builds_and_imports_alone(tree, tmp_path):
         modules |= _imports("\n".join(c.source for c in nbformat.read(str(notebook), as_version=4).cells))
     for page in (tree / "book").rglob("*.md"):
         modules |= _imports(page.read_text())
+    # The Sphinx extensions the published _config.yml loads from the package (the book builds).
+    modules |= set(re.findall(r"^\s*-\s*(autograder(?:\.\w+)+)", (tree / "_config.yml").read_text(), re.M))
     # -S: no site-packages processing, so the editable install of this repository (a .pth file
     # and its import hook) is not active; numpy, torch, ... come from the third-party folder added
     # after the published package.
