@@ -361,7 +361,7 @@ of layer 10 stays between 0.4 and 2.5 times layer 1's, while with std 0.01 it co
 $10^{-6}$ of layer 1's); both of your networks train (loss at most 1.6 after 40 steps, from about
 2.5) while the 0.01 network does not (at least 2.2; $\\ln 10 = 2.30$). The grader tests your weights
 against the laws of `torch.nn.init` (the same statistical tests as the checks above), then re-runs the
-networks from them with PyTorch and compares the runs, so only correct initialisers pass. A message
+networks from them itself and compares the runs, so only correct initialisers pass. A message
 says which law or outcome was missed, or where your run first leaves the reference run.
 """),
     test("checks.capstone_deep_net(xavier_normal, kaiming_normal, calculate_gain)", "capstone_deep_net", 3),
@@ -386,6 +386,12 @@ is a single unit repeated. With all zeros and ReLU or tanh, moreover, $h_j = 0$ 
 first layer is $v_j = 0$ times something: it does not even move. Random initialisation breaks the symmetry:
 distinct $w_j$ give distinct $h_j$ and distinct gradients. Any nonzero scale breaks it; the scale matters
 for the variance of the signal (question 2), not for the symmetry.
+
+*Rubric (2 points).* 1 point for the gradient argument (the same upstream error and equal weights give
+every hidden unit the same gradient, so equal weights stay equal, by induction); 1 point for what random
+initialisation breaks (symmetry: distinct units) and why the scale is irrelevant to it (any nonzero
+spread breaks the symmetry; the scale matters for the signal's variance). No point for "zero weights
+give zero gradients" alone: it does not cover the constant $c$.
 """, "answer_symmetry", 2),
     md("""
 **Question 2.** Derive He's factor 2: for $z = \\sum_{i=1}^{n} w_i x_i$ with $w_i$ independent, zero-mean,
@@ -402,6 +408,11 @@ $\\mathrm{Var}(z) = v$ needs $\\sigma^2 = 2/n = 2/\\mathrm{fan_{in}}$. With Xavi
 $\\sigma^2 = 2/(n + n) = 1/n$: each layer multiplies the variance by $1/2$, the standard deviation by
 $1/\\sqrt 2$. After 49 more layers the standard deviation is $2^{-49/2} \\approx 2 \\times 10^{-8}$ of layer
 1's: the activations (and the gradients, which shrink the same way) vanish.
+
+*Rubric (2 points).* 1 point for $\\mathrm{Var}(z) = n\\sigma^2 E[x^2]$ with $E[\\mathrm{relu}(z')^2] = v/2$,
+hence $\\sigma^2 = 2/\\mathrm{fan_{in}}$ (using $\\mathrm{Var}(x)$ instead of $E[x^2]$: half a point); 1 point
+for the prediction, a factor $1/\\sqrt 2$ per layer, about $2^{-49/2} \\approx 2 \\times 10^{-8}$ at layer 50
+(any clear equivalent form).
 """, "answer_he_factor", 2),
     md("""
 **Question 3.** Orthogonal matrices preserve every vector's norm. Explain why a product of 50 orthogonal
@@ -421,6 +432,11 @@ crushed directions is exponentially slow, which is the depth-dependent slowdown 
 orthogonal initialisation removes. With nonlinearities the Jacobian includes the diagonal derivatives of
 the activation, which are not orthogonal (ReLU zeroes half the directions, tanh shrinks them), so isometry
 is only approximate, near the linear regime of tanh with a suitable gain.
+
+*Rubric (2 points).* 1 point for the singular values (all exactly 1 for the orthogonal product; spreading
+with depth for the Gaussian product, largest growing and smallest shrinking); 1 point for the consequence
+(directions crushed or amplified, learning slow along them; isometry only approximate with
+nonlinearities, whose derivatives are not orthogonal).
 """, "answer_orthogonal", 2),
 ]
 

@@ -282,6 +282,10 @@ $2/\\lambda_{\\max}$ for stability, and then the error along the flattest direct
 $(1 - \\lambda_{\\min}/\\lambda_{\\max})$ per step at best: the number of steps to reach a given accuracy
 grows like $\\kappa \\log(1/\\epsilon)$. So about 100 times more steps on the raw features than on the
 standardised ones, where a single step with $\\eta = 1$ reaches the minimum.
+
+*Rubric (2 points).* 1 point for the Hessian $X^\\top X/N = \\mathrm{diag}(1, 100)$, $\\kappa = 100$ before and
+1 after; 1 point for the prediction: steps grow like $\\kappa$ (about 100 times more on the raw features),
+with the reason (the step is limited by the largest curvature, progress by the smallest).
 """, "answer_condition_number", 2),
     md("""
 **Question 2.** PCA-whiten the digits with $k = 64$ and $\\varepsilon = 10^{-5}$. What happens to the
@@ -299,6 +303,11 @@ overfits it. The exactly constant directions ($\\lambda_j = 0$) stay 0 thanks to
 $\\varepsilon$ (e.g. 0.1 for pixels in [0, 16]) acts as a soft cut-off: directions with
 $\\lambda_j \\ll \\varepsilon$ are shrunk instead of amplified, and only the large-variance directions are
 equalised.
+
+*Rubric (2 points).* 1 point for the effect (every direction with $\\lambda_j \\gg \\varepsilon$ gets variance
+about 1, so low-variance noise directions are amplified to the scale of the signal, and a classifier can
+fit that noise); 1 point for what a larger $\\varepsilon$ does (directions with $\\lambda_j \\ll \\varepsilon$ are
+shrunk, not amplified: a soft cut-off).
 """, "answer_whitening_noise", 2),
     md("""
 **Question 3.** A classmate standardises (or PCA-reduces) the whole data set before splitting it into
@@ -315,6 +324,11 @@ large when many parameters are estimated from few examples (PCA or feature selec
 to N): the components then align with the test points. A `Pipeline` is refitted inside each fold:
 `cross_val_score` calls `fit` on the training folds only, so the scaler or PCA never sees the held-out
 fold, exactly as at deployment.
+
+*Rubric (2 points).* 1 point for the direction of the bias (optimistic: the preprocessing has seen the test
+examples) and when it is largest (many statistics from few examples, e.g. PCA or feature selection with
+$D$ comparable to $N$); 1 point for the `Pipeline` (refitted on the training folds only inside
+`cross_val_score`).
 """, "answer_leakage", 2),
 ]
 

@@ -397,7 +397,7 @@ TABLE = [
 # layer (10 x 32) is provided. Measured: the std of every hidden layer's activations at
 # initialisation, and the loss over 40 full-batch SGD steps (learning rate 0.2). The grader tests
 # your weights against torch.nn.init's laws (as the samplers' checks do), then re-runs the nets from
-# them with torch's tanh and ReLU.
+# them (the provided numpy training, in the grader).
 
 DEEP = {"depth": 10, "width": 32, "examples": 500, "steps": 40, "lr": 0.2}
 DEEP_NETS = ("tanh, xavier_normal", "relu, kaiming_normal", "tanh, N(0, 0.01^2)")
@@ -469,11 +469,11 @@ def deep_net_run(functions, state):
 
 
 def deep_net_reference(found):
-    """The same nets from the student's recorded weights, with torch's tanh and ReLU (grader)."""
-    import torch
+    """The same nets re-run in the grader from the student's recorded weights (the provided numpy
+    training: the student wrote no layer here, only the weights, which ``deep_net_law`` judges; numpy
+    is 15 times faster than torch's autograd on these 32-unit layers, 1.2 s against 18 s measured)."""
     weights = {name: _unflat(np.asarray(found[f"{name}_weights"], dtype=np.float64)) for name in ("tanh", "relu")}
-    pairs = {"tanh": capstone.torch_layer(lambda x: torch.tanh(x)), "relu": capstone.torch_layer(lambda x: torch.relu(x))}
-    stds, losses = _deep_nets(weights, pairs, {})
+    stds, losses = _deep_nets(weights, {"tanh": _numpy_pair("tanh"), "relu": _numpy_pair("relu")}, {})
     return {"tanh_weights": found["tanh_weights"], "relu_weights": found["relu_weights"],
             "activation_std": stds, "losses": losses}
 
