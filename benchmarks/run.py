@@ -8,7 +8,9 @@ Reports, per assignment:
 - each check call (public and hidden), in-process, median of 5 runs;
 - the floor: autograding the correct submission with every test cell emptied (kernel
   start, imports, the student's code, nbgrader's own work), the same way as below;
-- seconds per notebook to autograde the demo class with `pipeline.grade`;
+- the demo class (twice over) graded with one local Dask worker and with two, side by side
+  (wall time, steady rate, CPU seconds per notebook, cores busy, speed-up; benchmarks/scale.py's
+  measure); ``--parallel-only`` runs only this;
 - one correct notebook autograded alone, warm (median of repeated grades in one process),
   with this checkout's pipeline and, with --baseline, with the pipeline of an earlier
   revision (a git worktree of it, run the same way in the same run);
@@ -20,6 +22,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -60,7 +63,9 @@ def time_checks(assignment, repeats=5):
 
 def time_floor(assignment, repeats=3):
     """Autograde the correct submission of a copy of the assignment whose test cells
-    do nothing: kernel start, imports and the student's code, through nbgrader."""
+    do nothing: kernel start, imports and the student's code, through nbgrader. The median
+    autograde time on the worker of ``repeats`` copies graded in one call, after a first one
+    (the worker's first grade also imports torch and the references)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = pathlib.Path(tmp, "src", assignment, f"{assignment}.ipynb")
         source.parent.mkdir(parents=True)
@@ -71,26 +76,40 @@ def time_floor(assignment, repeats=3):
         nbformat.write(nb, str(source))
         course = demo.make_class(pathlib.Path(tmp, "course"), assignment, solutions=pathlib.Path(tmp, "src"),
                                  broken=False)
-        runs = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            pipeline.grade(course, assignment, ["correct"], progress=False)
-            runs.append(time.perf_counter() - start)
-        return statistics.median(runs)
+        names = ["correct"] + [f"copy{i}" for i in range(repeats)]
+        for name in names[1:]:
+            shutil.copytree(course.submitted("correct", assignment), course.submitted(name, assignment))
+        results = pipeline.grade(course, assignment, names, progress=False)
+        return statistics.median(r.seconds for r in results[1:])
 
 
-def time_grading(assignment):
-    """Seconds per student graded one at a time, and the whole class with --jobs 2."""
+def time_grading(assignment, copies=2):
+    """The demo class (without the looping and crashing students), ``copies`` times over, graded
+    with one local worker and then with two, side by side in this run: see scale.measure."""
+    import scale
     with tempfile.TemporaryDirectory() as tmp:
         course = demo.make_class(tmp, assignment, broken=False)
-        per_student = {}
         for student in course.students(assignment):
-            start = time.perf_counter()
-            pipeline.grade(course, assignment, [student], progress=False)
-            per_student[student] = time.perf_counter() - start
-        start = time.perf_counter()
-        pipeline.grade(course, assignment, progress=False, jobs=2)
-        return per_student, time.perf_counter() - start
+            for i in range(1, copies):
+                shutil.copytree(course.submitted(student, assignment), course.submitted(f"{student}_{i}", assignment))
+        return {jobs: scale.measure(course, assignment, jobs) for jobs in (1, 2)}
+
+
+def parallel_table(runs):
+    """Sequential (1 worker) against parallel (2 workers): wall, steady rate, CPU, speed-up."""
+    one, two = runs[1], runs[2]
+    print("| workers | notebooks | wall (cluster start included) | steady: s per notebook | autograde on a worker, "
+          "median | CPU-s per notebook | cores busy (CPU / wall) | load average at the end |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for jobs, m in runs.items():
+        steady = m["steady_seconds_per_result"] or float("nan")
+        cpu = m["cpu_coordinator"] + m["cpu_workers"] + m["cpu_scheduler"]
+        print(f"| {jobs} | {m['n']} | {m['wall']:.1f} s | {steady:.2f} s | {m['autograde_median']:.2f} s | "
+              f"{m['cpu_per_notebook']:.2f} | {cpu / m['wall']:.2f} | {m['load_average'][0]:.1f} |")
+    wall = one["wall"] / two["wall"]
+    steady = (one["steady_seconds_per_result"] or 0) / (two["steady_seconds_per_result"] or float("inf"))
+    print(f"\nspeed-up with 2 workers: {wall:.2f}x on the wall time, {steady:.2f}x on the steady rate; "
+          f"same scores: {[r.score for r in one['results']] == [r.score for r in two['results']]}\n")
 
 
 ONE_NOTEBOOK = """
@@ -171,26 +190,38 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--book", action="store_true", help="also time a full book build")
     parser.add_argument("--assignment", action="append", help="only these assignments")
+    parser.add_argument("--parallel-only", action="store_true",
+                        help="only the sequential-vs-parallel grading of the demo class (issue 13)")
     parser.add_argument("--baseline", metavar="REV",
                         help="also time one notebook with the pipeline at this git revision (e.g. 81b0925)")
     args = parser.parse_args()
-    flags = (" --book" if args.book else "") + (f" --baseline {args.baseline}" if args.baseline else "")
+    flags = (" --book" if args.book else "") + (" --parallel-only" if args.parallel_only else "")
+    flags += "".join(f" --assignment {a}" for a in args.assignment or [])
+    flags += f" --baseline {args.baseline}" if args.baseline else ""
     print(f"$ python benchmarks/run.py{flags}\n")
     print(f"kernels sandboxed: {settings.sandbox_available()}\n")
     for assignment in args.assignment or settings.ASSIGNMENTS:
         print(f"## {assignment}\n")
+        if args.parallel_only:
+            grading_and_parallel(assignment)
+            continue
         side_by_side(assignment, args.baseline)
         print("| check cell | public (ms) | hidden (ms) |\n|---|---:|---:|")
         for name, public, hidden in time_checks(assignment):
             print(f"| {name} | {1000 * public:.1f} | {1000 * hidden:.1f} |")
         floor = time_floor(assignment)
-        grading, parallel = time_grading(assignment)
-        mean = statistics.mean(grading.values())
-        print(f"\nfloor (autograde with empty test cells: kernel, imports, solution code, nbgrader): {floor:.2f} s")
-        print(f"autograde, seconds per notebook over {len(grading)} demo students: mean {mean:.2f} s, "
-              f"min {min(grading.values()):.2f} s, max {max(grading.values()):.2f} s")
-        print("  " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(grading.items())))
-        print(f"whole class with --jobs 2: {parallel:.1f} s ({parallel / len(grading):.2f} s per notebook)\n")
+        print(f"\nfloor (autograde on a worker with empty test cells: kernel, imports, solution code, nbgrader): "
+              f"{floor:.2f} s\n")
+        grading_and_parallel(assignment)
+
+
+def grading_and_parallel(assignment):
+    runs = time_grading(assignment)
+    seconds = {r.student: r.seconds for r in runs[1]["results"]}
+    print(f"autograde on the worker, one worker, per notebook over {len(seconds)} demo students: "
+          f"mean {statistics.mean(seconds.values()):.2f} s, min {min(seconds.values()):.2f} s, "
+          f"max {max(seconds.values()):.2f} s (the first includes the worker's imports)\n")
+    parallel_table(runs)
     if args.book:
         print(f"full book build (jupyter-book build . -W -n --keep-going --all): {time_book():.1f} s")
 
