@@ -225,4 +225,26 @@ def publish(course_dir, out, assignments=None):
         (out / name).write_text(text(course_dir))
     written = sorted([*files, *GENERATED])
     (out / MANIFEST).write_text("\n".join(written) + "\n")
+    marked = _marked(out, written)
+    if marked:
+        raise ValueError(f"published files hold nbgrader's solution or hidden-test markers: {', '.join(marked)} "
+                         f"(in {out}); remove them from the course's book/ or package and publish again")
     return written
+
+
+# nbgrader's markers: a file holding one is a solution notebook or a copy of its cells.
+MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "=== BEGIN MARK SCHEME ===")
+
+
+def _marked(out, names):
+    """The published files that contain one of MARKERS (a last line of defence; the tests grep
+    the tree for every solution line, model answer and hidden test)."""
+    found = []
+    for name in names:
+        try:
+            text = (out / name).read_text()
+        except UnicodeDecodeError:
+            continue
+        if any(marker in text for marker in MARKERS):
+            found.append(name)
+    return found

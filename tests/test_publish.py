@@ -196,6 +196,17 @@ def test_the_grep_catches_a_leak(tmp_path):
     assert expected <= found
 
 
+def test_publish_stops_on_a_solution_marker(tmp_path):
+    course = tmp_path / "course"
+    for name in ("book", "exercises", "autograder"):
+        shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, course / name)
+    (course / "book" / "copied-cell.md").write_text("```python\n### BEGIN SOLUTION\nreturn x\n### END SOLUTION\n```\n")
+    with pytest.raises(ValueError, match="book/copied-cell.md"):
+        publish.publish(course, tmp_path / "published")
+
+
 def test_publish_refuses_a_foreign_folder_and_replaces_its_own(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
