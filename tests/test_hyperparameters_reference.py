@@ -213,7 +213,7 @@ def test_the_right_objective_passes_and_the_study_is_pruned(study_record):
     verdict = checks.CHECKS["capstone_optuna"].judge(copy.deepcopy(study_record), False)
     assert verdict.passed, verdict.text
     trials = records.decode(study_record["trials"])
-    assert len(trials) == checks.STUDY_TRIALS
+    assert len(trials) == checks.STUDY_TRIALS[False]
     assert any(t["state"] == "PRUNED" for t in trials)
 
 
@@ -229,7 +229,8 @@ def test_reported_values_that_training_does_not_give_are_caught(study_record):
         best["intermediate"] = [[s, min(1.0, v + 0.02)] for s, v in best["intermediate"]]
         best["value"] = best["intermediate"][-1][1]
     verdict = checks.CHECKS["capstone_optuna"].judge(_forged(study_record, inflate), False)
-    assert not verdict.passed and "training.train does not give" in verdict.text
+    assert not verdict.passed and "is not the reference run" in verdict.text
+    assert "does not give these validation accuracies" in verdict.text
 
 
 def test_a_claimed_accuracy_without_the_run_is_caught(study_record):
@@ -256,6 +257,10 @@ def test_linear_distributions_and_no_pruning_are_named(study_record):
     assert not verdict.passed and "hp.optuna_no_reports" in verdict.mistakes
 
 
-def test_a_record_of_the_hidden_study_does_not_count_for_the_public_one(study_record):
-    verdict = checks.CHECKS["capstone_optuna"].judge({**study_record, "hidden": True}, True)
+def test_a_record_of_another_seeds_study_does_not_pass(study_record):
+    check = checks.CHECKS["capstone_optuna"]
+    relabelled = {**_forged(study_record, lambda trials: trials.__delitem__(slice(checks.STUDY_TRIALS[True], None))),
+                  "hidden": True}  # the public study's first trials, offered as the hidden (seed 1) study's
+    verdict = check.judge(relabelled, True)
     assert not verdict.passed and "not one of the check's study" in verdict.text
+    assert not check.judge({**study_record, "hidden": True}, True).passed  # too many trials for that study

@@ -2,6 +2,8 @@
 
 The solution's sample_config draws its log parameters with its log_uniform, and random_search calls
 sample_config: a log_uniform that samples uniformly fails all three cells, each naming the same mistake.
+The Optuna objective's mistakes fail the capstone only (its cell is ``capstone_optuna``); their messages
+say which outcome was missed and name the mistake.
 """
 from autograder.mutants import Mutant
 
@@ -77,7 +79,7 @@ def out_of_fold_predictions(X, y, make_model, k):
     model.fit(X, y)                                          # every fold's labels seen
     return np.asarray(model.predict(X), dtype=np.float64)
 ''', ("hp.oof_leaks_labels",)),
-    Mutant("optuna_linear_scale", "objective", ("capstone_optuna",), '''
+    Mutant("optuna_linear_scale", "objective", (), '''
 def objective(trial):
     lr = trial.suggest_float("lr", 1e-4, 1.0)                           # no log=True
     weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-1)
@@ -90,12 +92,12 @@ def objective(trial):
 
     return training.train(lr=lr, weight_decay=weight_decay, hidden=hidden, epochs=EPOCHS,
                           on_epoch=_report_and_prune).val_accuracy[-1]
-''', ("hp.optuna_linear_scale",)),
-    Mutant("optuna_no_reports", "objective", ("capstone_optuna",), '''
+''', ("hp.optuna_linear_scale",), capstones=("capstone_optuna",)),
+    Mutant("optuna_no_reports", "objective", (), '''
 def objective(trial):
     lr = trial.suggest_float("lr", 1e-4, 1.0, log=True)
     weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-1, log=True)
     hidden = trial.suggest_int("hidden", 16, 128, log=True)
     return training.train(lr=lr, weight_decay=weight_decay, hidden=hidden, epochs=EPOCHS).val_accuracy[-1]
-''', ("hp.optuna_no_reports",)),
+''', ("hp.optuna_no_reports",), capstones=("capstone_optuna",)),
 ]
