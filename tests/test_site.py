@@ -48,7 +48,10 @@ INSPECT = """async () => {
       raw.push(text.trim().slice(0, 80));
     }
   }
-  const errors = [...document.querySelectorAll('mjx-merror, .MathJax_Error')].map(e => e.textContent.slice(0, 80));
+  // A TeX error (merror) or an undefined macro (MathJax shows its name in red), CHTML or SVG output.
+  const errors = [...document.querySelectorAll('mjx-merror, [data-mjx-error], mjx-mtext[style*="color: red"], ' +
+                  'g[data-mml-node="merror"], g[data-mml-node="mtext"][fill="red"]')]
+                 .map(e => e.getAttribute('data-mjx-error') || e.textContent.slice(0, 80) || e.tagName);
   const column = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   return {
     images, raw, maths_errors: errors,
@@ -299,7 +302,8 @@ def test_the_model_page_copy_passes(browser, broken_site):
 
 @pytest.mark.parametrize("how, change", [
     ("MathJax missing (the CDN case)", lambda t: re.sub(r'<script[^>]*src="[^"]*mathjax[^"]*"[^>]*></script>', "", t)),
-    ("TeX MathJax cannot render", lambda t: t.replace("<h1>", r"<p>\(\frac{1}{\undefinedmacro}\)</p><h1>", 1)),
+    ("an undefined macro", lambda t: t.replace("<h1>", r"<p>\(\frac{1}{\undefinedmacro}\)</p><h1>", 1)),
+    ("a TeX error", lambda t: t.replace("<h1>", r"<p>\(\frac{1}\)</p><h1>", 1)),
 ])
 def test_a_formula_that_does_not_render_is_caught(browser, broken_site, how, change):
     v = visit(browser, break_page(broken_site, "broken-maths.html", change))
