@@ -38,6 +38,7 @@ def build(root=ROOT, output=None, jobs=DEFAULT_JOBS, fresh=True, quiet=False):
     _declare_parallel_safe()
     root = pathlib.Path(root).resolve()
     _read_longest_pages_first(root)
+    _share_the_cores(jobs)
     output = pathlib.Path(output).resolve() if output else root
     # Jupyter Book's own CLI works out the configuration (TOC path, overrides for -n);
     # only the Sphinx call differs.
@@ -102,6 +103,23 @@ def _read_longest_pages_first(root):
         return [[name] for name in order]
 
     sphinx.builders.make_chunks = one_page_per_task
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _share_the_cores(jobs):
+    """Give each page's kernel its share of the cores (the kernels inherit the environment).
+
+    torch and numpy's BLAS start one thread per core in every kernel: two pages at once on
+    2 cores ran 4 busy threads, and the spinning cost as much as it ran. Measured: two
+    concurrent processes each doing 150 (1797x500)@(500x500) matmuls + tanh took 15.3-15.8
+    CPU s with 2 threads each and 7.9-9.4 CPU s with 1 (benchmarks/RESULTS.md, issue 12).
+    A value the caller set is kept.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, str(max(1, cores // max(1, jobs or 1))))
 
 
 def mathjax_folder():
