@@ -120,6 +120,8 @@ def _share_the_cores(jobs):
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     for variable in THREAD_VARIABLES:
         os.environ.setdefault(variable, str(max(1, cores // max(1, jobs or 1))))
+    # ...and skips an import that no page needs (see the file).
+    os.environ.setdefault("PYTHONSTARTUP", str(pathlib.Path(__file__).with_name("book_kernel_startup.py")))
 
 
 def mathjax_folder():
