@@ -1,11 +1,13 @@
-"""Reference implementations for chapter 5 (hyperparameter search): torch, scikit-learn, plain Python.
+"""Reference implementations for chapter 5 (hyperparameter search): torch and scikit-learn.
 
 Only imported by the grader and the tests, never in a student's kernel. Where a library has
 the function, it is the library's: the initial loss is torch's cross-entropy of a network
 that scores every class equally, the update ratio torch's norms, the out-of-fold predictions
 scikit-learn's ``cross_val_predict`` with an unshuffled ``KFold``. The search procedures have
-no library equivalent with this interface; they are written here in plain Python and tested
-(tests/test_hyperparameters_reference.py) against brute-force properties.
+no library equivalent with this interface; they are built from torch primitives (a stable
+``torch.sort`` for the ranking, ``torch.cartesian_prod`` for the grid, ``torch.log10`` and
+``clamp`` for the ranges) and tested (tests/test_hyperparameters_reference.py) against brute
+force and hand-written properties.
 
 Conventions shared with the assignment (documented in its notebook):
 
@@ -19,7 +21,6 @@ Conventions shared with the assignment (documented in its notebook):
   is "on the boundary"; ``PAD = 0.1``: refinement pads the top configs' span by 10 % of the old
   range's width on each side (log space for log parameters), clipped to the old range.
 """
-import itertools
 import math
 
 import numpy as np
@@ -44,71 +45,80 @@ def update_ratio(W, dW, lr):
 
 
 def should_abort(losses, factor=3.0):
-    """True when a loss is NaN or infinite, or exceeds ``factor`` times the first (initial) loss."""
-    losses = [float(x) for x in losses]
-    if any(not math.isfinite(x) for x in losses):
-        return True
-    return bool(losses) and any(x > factor * losses[0] for x in losses)
+    """True when a loss is NaN or infinite, or exceeds ``factor`` times the first (initial) loss
+    (torch.isfinite, a comparison with the first entry)."""
+    import torch
+    t = torch.as_tensor(np.asarray(losses, dtype=np.float64).reshape(-1))
+    if t.numel() == 0:
+        return False
+    return bool((~torch.isfinite(t)).any() or (t > factor * t[0]).any())
 
 
 def ranked(results):
-    """Indices of ``results`` best first: higher score first, NaN last, ties in trial order."""
-    def key(i):
-        score = results[i][1]
-        diverged = score is None or math.isnan(score)
-        return (diverged, 0.0 if diverged else -score)
-    return sorted(range(len(results)), key=key)  # sorted is stable: ties keep the trial order
+    """Indices of ``results`` best first: higher score first, NaN last, ties in trial order
+    (two stable torch.sorts: by the negated score, then NaN after every number)."""
+    import torch
+    if not results:
+        return []
+    scores = torch.tensor([math.nan if s is None else float(s) for _, s in results], dtype=torch.float64)
+    nan = torch.isnan(scores)
+    by_score = torch.sort(torch.where(nan, torch.zeros_like(scores), -scores), stable=True).indices
+    nan_last = torch.sort(nan[by_score].to(torch.int8), stable=True).indices  # below -inf too
+    return by_score[nan_last].tolist()
 
 
 def grid_search(objective, grid):
-    """Every combination of ``grid``'s values (keys in order, the last varying fastest), tried in
-    that order: [(config, objective(config)), ...]."""
+    """Every combination of ``grid``'s values (keys in order, the last varying fastest: the order
+    of torch.cartesian_prod), tried in that order: [(config, objective(config)), ...]."""
+    import torch
     names = list(grid)
-    results = []
-    for values in itertools.product(*(grid[n] for n in names)):
-        config = dict(zip(names, values))
-        results.append((config, objective(dict(config))))
-    return results
+    if not names or any(len(grid[n]) == 0 for n in names):
+        return [] if names else [({}, objective({}))]
+    axes = [torch.arange(len(grid[n])) for n in names]
+    combos = torch.cartesian_prod(*axes).reshape(-1, len(names)).tolist()
+    tried = [{n: grid[n][i] for n, i in zip(names, combo)} for combo in combos]
+    return [(config, objective(dict(config))) for config in tried]
 
 
-def _position(value, spec):
-    """Where ``value`` lies in its range, 0 at low and 1 at high (log space for "log")."""
-    kind, low, high = spec[0], spec[1], spec[2]
-    if kind == "log":
-        value, low, high = math.log10(value), math.log10(low), math.log10(high)
-    return (value - low) / (high - low) if high != low else 0.5
+def _positions(config, space):
+    """{name: where the value lies in its range, 0 at low and 1 at high} (log10 for "log"), torch."""
+    import torch
+    out = {}
+    for name, (kind, *bounds) in space.items():
+        if kind == "choice" or name not in config:
+            continue
+        v = torch.tensor([config[name], bounds[0], bounds[1]], dtype=torch.float64)
+        if kind == "log":
+            v = torch.log10(v)
+        out[name] = float((v[0] - v[1]) / (v[2] - v[1]))
+    return out
 
 
 def on_boundary(config, space):
     """Names of the numeric parameters (space order) whose value lies in the outer EDGE of its
     range, measured in log space for log parameters (a categorical one never is)."""
-    out = []
-    for name, spec in space.items():
-        if spec[0] != "choice" and name in config:
-            t = _position(config[name], spec)
-            if t <= EDGE or t >= 1 - EDGE:
-                out.append(name)
-    return out
+    return [name for name, t in _positions(config, space).items() if t <= EDGE or t >= 1 - EDGE]
 
 
 def _refine(spec, values, log_space=True):
+    import torch
     kind = spec[0]
     if kind == "choice":
         return ("choice", [o for o in spec[1] if any(v == o for v in values)])
-    low, high = spec[1], spec[2]
-    to = (math.log10 if kind == "log" and log_space else float)
-    back = (lambda t: 10.0 ** t) if kind == "log" and log_space else (lambda t: t)
-    lo, hi = to(low), to(high)
-    pad = PAD * (hi - lo)
-    new_lo = max(lo, min(to(v) for v in values) - pad)
-    new_hi = min(hi, max(to(v) for v in values) + pad)
+    in_log = kind == "log" and log_space
+    ends = torch.tensor([spec[1], spec[2]], dtype=torch.float64)
+    seen = torch.tensor([float(v) for v in values], dtype=torch.float64)
+    if in_log:
+        ends, seen = torch.log10(ends), torch.log10(seen)
+    margin = PAD * (ends[1] - ends[0])
+    span = torch.stack([seen.min() - margin, seen.max() + margin]).clamp(ends[0], ends[1])
     if kind == "int":
-        return ("int", int(max(low, math.floor(new_lo))), int(min(high, math.ceil(new_hi))))
-    new_low, new_high = back(new_lo), back(new_hi)
-    if kind == "log":  # 10 ** log10(x) is not always x: keep the old ends exactly
-        new_low = low if new_lo == lo else new_low
-        new_high = high if new_hi == hi else new_high
-    return (kind, float(new_low), float(new_high))
+        return ("int", int(torch.floor(span[0])), int(torch.ceil(span[1])))
+    new = torch.pow(10.0, span) if in_log else span
+    # 10 ** log10(x) is not always x: an end clipped to the old range keeps the old value exactly
+    low = spec[1] if bool(span[0] == ends[0]) else float(new[0])
+    high = spec[2] if bool(span[1] == ends[1]) else float(new[1])
+    return (kind, float(low), float(high))
 
 
 def refine_space(results, space, top_k, log_space=True):
@@ -116,11 +126,11 @@ def refine_space(results, space, top_k, log_space=True):
     numeric range padded by PAD of the old width on both sides and clipped to the old range,
     in log space for log parameters; a categorical keeps the options the top configs used.
     No finite result: the space unchanged. (``log_space=False`` is the diagnosed mistake.)"""
-    finite = [(c, s) for c, s in results if s is not None and not math.isnan(s)]
-    if not finite or top_k < 1:
+    kept = [r for r in results if r[1] is not None and not math.isnan(r[1])]
+    if not kept or top_k < 1:
         return {name: (spec[0], list(spec[1])) if spec[0] == "choice" else tuple(spec) for name, spec in space.items()}
-    top = [finite[i][0] for i in ranked(finite)[:top_k]]
-    return {name: _refine(spec, [c[name] for c in top], log_space) for name, spec in space.items()}
+    best = [kept[i][0] for i in ranked(kept)[:top_k]]
+    return {name: _refine(spec, [c[name] for c in best], log_space) for name, spec in space.items()}
 
 
 def successive_halving(configs, objective, min_epochs, eta, keep_best=True, grow=True):
@@ -128,17 +138,16 @@ def successive_halving(configs, objective, min_epochs, eta, keep_best=True, grow
     epochs, keep the best ``max(1, n // eta)`` (ranked as :func:`ranked`), multiply the epochs by
     ``eta``, repeat until one config is left after being trained at the current budget; return
     it (None for no configs). (``keep_best=False`` and ``grow=False`` are the diagnosed mistakes.)"""
-    survivors = list(range(len(configs)))
-    epochs = min_epochs
-    while survivors:
-        scores = [(configs[i], objective(dict(configs[i]), epochs)) for i in survivors]
-        if len(survivors) == 1:
-            return configs[survivors[0]]
-        order = ranked(scores)
-        if not keep_best:
-            order = order[::-1]
-        survivors = [survivors[i] for i in order[:max(1, len(survivors) // eta)]]
-        epochs = epochs * eta if grow else epochs
+    alive, budget = list(range(len(configs))), min_epochs
+    while alive:
+        trained = [(configs[i], objective(dict(configs[i]), budget)) for i in alive]
+        if len(alive) == 1:
+            return configs[alive[0]]
+        best_first = ranked(trained) if keep_best else ranked(trained)[::-1]
+        n_kept = max(1, len(alive) // eta)
+        alive = [alive[j] for j in best_first][:n_kept]
+        if grow:
+            budget *= eta
     return None
 
 
