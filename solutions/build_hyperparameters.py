@@ -41,7 +41,7 @@ higher score is better; a NaN score (a run that diverged) ranks below every numb
 earlier trial ranks first (Python's `sorted` is stable: sort by a key and ties keep their order).
 
 **Checks.** Functions that return a value are compared with reference implementations (torch,
-scikit-learn's `cross_val_predict`, plain Python) on inputs that include ties, empty results, a single
+scikit-learn's `cross_val_predict`, searches built from torch primitives) on inputs that include ties, empty results, a single
 trial and NaN losses. The searches are given a stand-in objective that records its calls, so the checks
 also see which configs you trained and for how many epochs. The samplers are checked by statistical tests
 of their draws (each test fails a correct sampler with probability below one in a hundred million). The

@@ -10,14 +10,14 @@ Rows, and how each is judged (by the grader, from the kernel's records: autograd
 - ``expected_initial_loss``, ``update_ratio``: ``checking.Function`` rows, the value against
   torch's (reference.py) to 1e-9 relative;
 - ``should_abort``, ``grid_search``, ``on_boundary``, ``refine_space``, ``successive_halving``:
-  :class:`Returns` rows: the value returned equals the plain-Python reference's exactly
+  :class:`Row` rows of :class:`ReturnsCheck`: the value returned equals the reference's (torch primitives) exactly
   (floats to 1e-9 relative; NaN equals NaN), on inputs that include ties, empty results, a
   single trial and NaN losses or scores. The searches are given a deterministic stand-in for a
   training run (:class:`Objective`), which records its calls: grid and successive halving are
   also judged on which configs they trained, for how many epochs (as a multiset: order is free);
 - ``out_of_fold_predictions``: the array against scikit-learn's ``cross_val_predict`` with an
   unshuffled ``KFold(k)`` to the float64 tolerance, the model a ridge classifier given here;
-- ``log_uniform``, ``sample_config``, ``random_search``: :class:`Draws` rows, judged by
+- ``log_uniform``, ``sample_config``, ``random_search``: :class:`DrawsCheck` rows, judged by
   statistical tests with fixed seeds (autograder/sampling.py's tests: a log parameter's log10 is
   U(log10 low, log10 high): inside, fills the range, second moment in Hoeffding's band,
   Kolmogorov-Smirnov; an integer or categorical parameter by a chi-square test of its counts),
