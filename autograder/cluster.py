@@ -165,6 +165,15 @@ def _where():
         return f"pid {os.getpid()}"
 
 
+def process_usage():
+    """This process's CPU seconds (its reaped children, the kernels, included) and peak memory
+    (its own, and its largest child's), for benchmarks (``client.run(process_usage)``)."""
+    import resource
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"cpu": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
+            "peak_rss": own.ru_maxrss * 1024, "largest_child_rss": children.ru_maxrss * 1024}
+
+
 def shutdown_spares():
     """Stop the kernel a worker keeps started for its next student (the end of a grading run)."""
     settings.SPARES.shutdown()
@@ -262,6 +271,7 @@ class Cluster:
             yield futures[future], future
 
 
+ORPHAN_TIMEOUT = "300s"
 QUIET = {"DASK_LOGGING__DISTRIBUTED": "error", "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
 
 
@@ -274,9 +284,11 @@ def local_cluster(workers):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # inherited by the scheduler's and workers' processes as they start
     try:
+        # Should the grading process be killed, its scheduler closes once idle and the workers without it.
         return SubprocessCluster(host="127.0.0.1", n_workers=max(1, workers), threads_per_worker=1,
                                  dashboard_address=None, silence_logs=logging.ERROR,
-                                 worker_kwargs={"silence_logs": logging.ERROR})
+                                 scheduler_kwargs={"idle_timeout": ORPHAN_TIMEOUT},
+                                 worker_kwargs={"silence_logs": logging.ERROR, "death_timeout": ORPHAN_TIMEOUT})
     finally:
         for key, value in saved.items():
             if value is None:

@@ -80,8 +80,8 @@ class Probe:
 
         def close(engine):
             try:
-                probe.workers.update(engine.client.run(_process_usage))
-                probe.scheduler_cpu = engine.client.run_on_scheduler(_process_usage)["cpu"]
+                probe.workers.update(engine.client.run(cluster.process_usage))
+                probe.scheduler_cpu = engine.client.run_on_scheduler(cluster.process_usage)["cpu"]
             except Exception as exc:  # a dead worker: report what is left
                 print(f"(usage not collected: {exc})", file=sys.stderr)
             return probe._close(engine)
@@ -90,16 +90,6 @@ class Probe:
 
     def restore(self):
         pipeline.Recorder.record, cluster.Cluster.close = self._record, self._close
-
-
-def _process_usage():
-    import psutil
-    me = psutil.Process()
-    times = me.cpu_times()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"cpu": times.user + times.system + times.children_user + times.children_system,
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "largest_child_rss": children.ru_maxrss * 1024}
 
 
 def measure(course, assignment, jobs, students=None, only_changed=False):
