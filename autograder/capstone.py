@@ -402,7 +402,7 @@ class CapstoneCheck(Check):
                 [f"  during    {state.get('where', 'the capstone run')}"]
             record["error"] = [*exc.lines[:1], *where, *exc.lines[1:]]
         except _TimeLimit:
-            record["error"] = [f"{self.name}: the run did not finish within {CALL_TIME_LIMIT:g} s "
+            record["error"] = [f"the run did not finish within {CALL_TIME_LIMIT:g} s "
                                f"(stopped during {state.get('where', 'the run')}): an endless loop, or a "
                                "very slow function?"]
         record["modules"] = checking._oracle_modules()  # looked up at call time, as the engine's checks do
@@ -480,13 +480,10 @@ class CapstoneCheck(Check):
         return {str(k): records.decode(v) for k, v in list(found.items())[:64]}
 
     def _shape_problems(self, found):
-        """The records must be float arrays of the keys and shapes the provided run produces."""
-        expected = self.row.shapes if hasattr(self.row, "shapes") else None
+        """Every record must be a numeric array (its keys and shapes are compared with the reference run's)."""
         for key, value in found.items():
             if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub":
                 return f"record {key!r} is not an array"
-        if expected is not None and set(found) != set(expected):
-            return "the records are not the run's"
         return ""
 
     def _departure(self, found, reference):

@@ -27,7 +27,7 @@ from conftest import ROOT
 A = "activations"
 NAME = f"{A}.ipynb"
 TIMEOUT = 10   # seconds per cell: every case here finishes its cells in well under a second
-AUTO = 20.0    # automatic points of the activations assignment (20 test cells; 4 more by hand)
+AUTO = 26.0    # automatic points of the activations assignment (20 test cells + 2 capstones of 3; 4 more by hand)
 SECRET = "outside-canary-0600-do-not-copy"
 
 

@@ -40,12 +40,15 @@ pytestmark = pytest.mark.slow
 ASSIGNMENT = "activations"
 TIMEOUT = 10          # seconds per cell: the looping students cost one each
 JOBS = 2
-FULL = 20             # automatic points of the activations assignment
+FULL = 26             # automatic points of the activations assignment (20 + the two capstones' 6)
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
 SANDBOX = settings.sandbox_available() and os.environ.get("REDTEAM_NO_SANDBOX") != "1"
 MARKER = f"REDTEAM-{uuid.uuid4().hex[:12]}"   # written by every hostile write attempt
-# Functions that only one test cell calls: breaking one costs exactly that cell.
-LONE_FUNCTIONS = {"maxout_backward": "test_maxout_backward", "dead_unit_fraction": "test_dead_unit_fraction"}
+# Functions that few test cells call: breaking one costs exactly those cells (dead_unit_fraction's
+# test, 1 point, and the dead-units capstone that calls it, 3 points).
+LONE_FUNCTIONS = {"maxout_backward": ("test_maxout_backward",),
+                  "dead_unit_fraction": ("test_dead_unit_fraction", "capstone_dead_units")}
+LOST = {"maxout_backward": 1, "dead_unit_fraction": 4}
 
 
 @dataclasses.dataclass
@@ -296,15 +299,18 @@ CASES = [
     Case("memory_growth", "maxout_backward grows its memory past the limit", FULL - 1, MEMORY_GROWTH,
          function="maxout_backward", sandbox_only=False),
     Case("output_100mb", "a last cell prints 100 MB", FULL, OUTPUT_100MB, function=None, sandbox_only=False),
-    Case("deep_recursion", "dead_unit_fraction recurses without end (recursion limit 10**7): times out", FULL - 1,
+    Case("deep_recursion", "dead_unit_fraction recurses without end (recursion limit 10**7): times out",
+         FULL - LOST["dead_unit_fraction"],
          DEEP_RECURSION, function="dead_unit_fraction", sandbox_only=False),
     Case("plain_loop", "maxout_backward loops forever", FULL - 1, PLAIN_LOOP, function="maxout_backward",
          sandbox_only=False),
-    Case("swallows_interrupt", "dead_unit_fraction loops and swallows KeyboardInterrupt", FULL - 1,
+    Case("swallows_interrupt", "dead_unit_fraction loops and swallows KeyboardInterrupt",
+         FULL - LOST["dead_unit_fraction"],
          SWALLOWS_INTERRUPT, function="dead_unit_fraction", sandbox_only=False),
     Case("loops_in_threads", "2 non-daemon threads spinning forever from the first cell", FULL,
          LOOPS_IN_THREADS, sandbox_only=False),
-    Case("os_exit", "dead_unit_fraction calls os._exit(1)", FULL - 1, OS_EXIT, function="dead_unit_fraction",
+    Case("os_exit", "dead_unit_fraction calls os._exit(1)", FULL - LOST["dead_unit_fraction"], OS_EXIT,
+         function="dead_unit_fraction",
          sandbox_only=False),
 ]
 # The process limit binds through a pids cgroup (a grader run as root) or RLIMIT_NPROC (an
@@ -557,7 +563,7 @@ def test_each_case_scores_what_it_should(batch, name):
     assert not result.error, f"{name}: {result.error}"
     assert result.score == case.expected, (name, result.score, result.failed_cells)
     if case.expected < FULL:  # it loses exactly the test cell of the function it broke
-        assert result.failed_cells == (LONE_FUNCTIONS[case.function],), result.failed_cells
+        assert result.failed_cells == LONE_FUNCTIONS[case.function], result.failed_cells
     if case.verdict == NOTHING:
         seen = verdict(batch.course, name)
         assert not any(seen.values()), (name, seen)
