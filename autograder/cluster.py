@@ -268,7 +268,8 @@ class Cluster:
         futures = {self.client.submit(autograde, shared, job, key=f"autograde-{run}-{job.student}", pure=False): job
                    for job in jobs}
         for future in as_completed(futures):
-            yield futures[future], future
+            yield futures.pop(future), future
+            future.release()  # recorded: its result (a notebook) need not stay in a worker's memory
 
 
 ORPHAN_TIMEOUT = "300s"

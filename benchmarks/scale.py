@@ -12,7 +12,7 @@ Each student gets a copy with a comment naming them, so no two submissions are b
 Reports: wall time of `pipeline.grade` (cluster start included) and submissions per minute, the
 steady rate between the first and the last recorded result, the autograde time per notebook on
 the workers, CPU seconds used (coordinator + workers, their kernels included), peak memory (the
-coordinator, each worker, the largest kernel), the gradebook's size and grading/'s size, and the
+coordinator, each worker), the gradebook's size and grading/'s size, and the
 time of an incremental regrade after 5 students resubmit.
 """
 import argparse
@@ -115,7 +115,6 @@ def measure(course, assignment, jobs, students=None, only_changed=False):
             "cpu_per_notebook": (coordinator_cpu + workers_cpu + probe.scheduler_cpu) / max(1, len(graded)),
             "peak_rss_coordinator": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             "peak_rss_workers": [u["peak_rss"] for u in probe.workers.values()],
-            "largest_kernel_rss": max([u["largest_child_rss"] for u in probe.workers.values()] or [0]),
             "load_average": os.getloadavg(), "results": results}
 
 
@@ -147,9 +146,10 @@ def main():
         print(f"autograde on a worker: median {m['autograde_median']:.2f} s, mean {m['autograde_mean']:.2f} s")
         print(f"CPU: coordinator {m['cpu_coordinator']:.0f} s, workers (with their kernels) {m['cpu_workers']:.0f} s, "
               f"scheduler {m['cpu_scheduler']:.0f} s: {m['cpu_per_notebook']:.2f} CPU-s per graded notebook")
+        # (A kernel's own peak is not reported: getrusage counts a child forked from the worker with
+        # the worker's pages until it execs, so the "largest child" is the worker's size.)
         print(f"peak memory: coordinator {m['peak_rss_coordinator'] / 2**20:.0f} MiB, workers "
-              f"{', '.join(f'{r / 2**20:.0f}' for r in m['peak_rss_workers'])} MiB, largest kernel "
-              f"{m['largest_kernel_rss'] / 2**20:.0f} MiB")
+              f"{', '.join(f'{r / 2**20:.0f}' for r in m['peak_rss_workers'])} MiB")
         print(f"gradebook {gradebook / 2**20:.1f} MiB ({gradebook / m['n'] / 1024:.1f} KiB per submission); "
               f"grading/ {folder_size(course.path('grading')) / 2**20:.0f} MiB")
         print(f"mean score {statistics.mean(scores):.2f}; load average during the run "
