@@ -197,6 +197,22 @@ def _derive_baseurl(app, config):
     config.html_baseurl = book_url(repo.rstrip("/")) + "/"
 
 
+def _create_execution_cache(app, env, docnames):
+    """Create jupyter-cache's database before the pages are read in parallel.
+
+    myst-nb opens it lazily from each reading process: on a fresh build two processes created
+    its tables at once ("table nbproject already exists", a 7-page build failed in 2 s)."""
+    config = getattr(env, "mystnb_config", None)
+    if config is not None and config.execution_mode == "cache":
+        from jupyter_cache import get_cache
+        get_cache(config.execution_cache_path).db  # noqa: B018 (the property creates the tables)
+
+
+def _course_style(app, config):
+    """Serve autograder/templates/static/ (course-site.css) with the site."""
+    config.html_static_path = [*config.html_static_path, str(TEMPLATES / "static")]
+
+
 def _theme_defaults(app, config):
     """A first visit (nothing in localStorage) must not log "Got invalid theme mode" in the
     console: pydata-sphinx-theme's layout wants a default mode (html_context), and "auto"
@@ -236,6 +252,9 @@ def _launch_only_notebooks(app, pagename, templatename, context, doctree):
 def setup(app):
     app.connect("config-inited", _derive_baseurl)
     app.connect("config-inited", _theme_defaults)
+    app.connect("config-inited", _course_style)
+    app.add_css_file("course-site.css")
+    app.connect("env-before-read-docs", _create_execution_cache)
     app.connect("html-page-context", _unique_scripts)
     # sphinx-book-theme adds the launch buttons at priority 501.
     app.connect("html-page-context", _launch_only_notebooks, priority=502)

@@ -157,3 +157,26 @@ def test_workflow_stops_when_the_setting_names_another_repository(repository, ok
         "${{ github.repository }}", repository)
     run = subprocess.run(["bash", "-e", "-c", command], cwd=ROOT, capture_output=True, text=True)
     assert (run.returncode == 0) == ok, run.stderr
+
+
+def test_build_shares_the_cores_and_keeps_what_the_caller_set(monkeypatch):
+    import os
+    for variable in (*book.THREAD_VARIABLES, "PYTHONSTARTUP"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    book._share_the_cores(2)
+    assert (os.environ["OMP_NUM_THREADS"], os.environ["OPENBLAS_NUM_THREADS"]) == ("2", "2")
+    assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert os.path.isfile(os.environ["PYTHONSTARTUP"])
+
+
+def test_page_kernels_skip_rfc3987_syntax_and_still_validate_notebooks():
+    import subprocess
+    import sys
+    startup = ROOT / "autograder" / "book_kernel_startup.py"
+    code = (f"namespace = {{}}; exec(open({str(startup)!r}).read(), namespace); "
+            "assert '_sys' not in namespace; import sys, nbformat, myst_nb.ext.glue; "
+            "assert sys.modules['rfc3987_syntax'] is None; nbformat.validate(nbformat.v4.new_notebook()); print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "ok", run.stderr[-2000:]
