@@ -213,6 +213,8 @@ def main():
         print(f"\nfloor (autograde on a worker with empty test cells: kernel, imports, solution code, nbgrader): "
               f"{floor:.2f} s\n")
         grading_and_parallel(assignment)
+    if args.book:
+        print(f"full book build (jupyter-book build . -W -n --keep-going --all): {time_book():.1f} s")
 
 
 def grading_and_parallel(assignment):
@@ -222,8 +224,6 @@ def grading_and_parallel(assignment):
           f"mean {statistics.mean(seconds.values()):.2f} s, min {min(seconds.values()):.2f} s, "
           f"max {max(seconds.values()):.2f} s (the first includes the worker's imports)\n")
     parallel_table(runs)
-    if args.book:
-        print(f"full book build (jupyter-book build . -W -n --keep-going --all): {time_book():.1f} s")
 
 
 if __name__ == "__main__":
