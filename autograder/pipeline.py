@@ -616,6 +616,7 @@ def _prepare(course, student, assignment, notebook, source_cells):
         intake.write_new_file(folder / notebook, nbformat.writes(read.notebook).encode())
         _copy_timestamp(submitted, folder)
     intake.make_private_folder(course.root, course_settings.GRADING_DIR, "autograded", student)
+    read.notebook = None  # written; a class's worth of parsed notebooks need not stay in memory
     return read
 
 
