@@ -215,7 +215,7 @@ def render(report):
               f"{_names(report.never_failed())}.</p>",
               "<p>Failed by everybody (broken, misleading, or not taught yet): "
               f"{_names(report.always_failed())}.</p>"]
-    parts += [f"<h2>Slowest submissions (autograde time)</h2>",
+    parts += ["<h2>Slowest submissions (autograde time)</h2>",
               _table(["student", "seconds", "score"], [(s.id, f"{s.seconds:.1f}", f"{s.score:g}")
                                                         for s in report.slowest()])
               if report.slowest() else "<p>No grading time recorded.</p>"]

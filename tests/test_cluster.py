@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import nbformat
 import pytest
 
 from autograder import cluster, demo, pipeline
