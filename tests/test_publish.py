@@ -35,9 +35,8 @@ MIN_SENTENCE = 40  # model answers are compared sentence by sentence, whitespace
 
 # Solution lines that the published package holds today, each with the reason. ACCEPTED: by
 # design (the torch references are published, and a reference of a numpy function reads like
-# it). TO_FIX: a diagnosed mistake's wrong implementation in a checks module that starts from
-# the right computation (issue 11): the owner of that checks module rewrites the line; then the
-# strict xfail below passes and the entry must go.
+# it). The diagnosed mistakes' wrong implementations are computed with torch on the grader's side
+# (autograder/activations/reference.py), so no checks module starts from the right computation.
 ACCEPTED = {
     "return np.array(means), np.array(stds)": "autograder/initialization/reference.py: layer_statistics' torch "
                                               "reference returns numpy arrays like the solution",
@@ -45,11 +44,6 @@ ACCEPTED = {
     "for name, spec in space.items():": "iterating over a search space: any code that reads one does",
     "for name, spec in space.items()}": "iterating over a search space: any code that reads one does",
     "config = dict(zip(names, values))": "naming a grid point's values: any code that reads a grid does",
-}
-TO_FIX = {
-    "axes = tuple(i for i in range(x.ndim) if i != 1 or alpha.size == 1)": "autograder/activations/checks.py "
-                                                                           "_prelu_dalpha",
-    'z = np.einsum("nd,kmd->nkm", x, W) + b[None]': "autograder/activations/checks.py _maxout_all_ties",
 }
 
 
@@ -163,13 +157,8 @@ def test_the_published_tree_has_no_instructor_side(tree):
 
 
 def test_no_solution_model_answer_or_hidden_test_is_published(tree):
-    found = sorted({(name, kind, text) for kind, text, name in leaks(tree) if text not in ACCEPTED and text not in TO_FIX})
+    found = sorted({(name, kind, text) for kind, text, name in leaks(tree) if text not in ACCEPTED})
     assert not found, "published secrets (file, kind, text):\n" + "\n".join(map(str, found))
-
-
-@pytest.mark.xfail(strict=True, reason="solution lines still in autograder/activations/checks.py (TO_FIX)")
-def test_no_known_leak_is_left(tree):
-    assert not [text for _, text, _ in leaks(tree) if text in TO_FIX]
 
 
 def test_the_grep_catches_a_leak(tmp_path):

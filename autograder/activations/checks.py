@@ -144,10 +144,15 @@ ELU_AT_ZERO = Mistake(
 
 
 def _prelu_dalpha(case):
-    x, alpha = case.inputs["x"], case.inputs["alpha"]
-    contrib = np.where(x > 0, 0.0, x) * case.dout
-    axes = tuple(i for i in range(x.ndim) if i != 1 or alpha.size == 1)
-    return contrib.sum(axis=axes).reshape(alpha.shape)
+    """The correct dalpha (torch.autograd, grader side): the averaged mistake divides it."""
+    from . import reference
+    x, alpha, dout = (_tensor(case.inputs["x"]), _tensor(case.inputs["alpha"]), _tensor(case.dout))
+    return reference.prelu_dalpha(x, alpha, dout).numpy()
+
+
+def _tensor(a):
+    import torch
+    return torch.as_tensor(np.asarray(a, dtype=np.float64))
 
 
 PRELU_DALPHA_NOT_SUMMED = Mistake(
@@ -168,12 +173,11 @@ PRELU_DALPHA_AVERAGED = Mistake(
 
 
 def _maxout_all_ties(case):
-    """The backward pass that sends dout to EVERY piece tied for the maximum."""
-    x, W, b, dout = case.inputs["x"], case.inputs["W"], case.inputs["b"], case.dout
-    z = np.einsum("nd,kmd->nkm", x, W) + b[None]
-    mask = (z == z.max(axis=1, keepdims=True)) * dout[:, None, :]
-    return {"dx": np.einsum("nkm,kmd->nd", mask, W), "dW": np.einsum("nkm,nd->kmd", mask, x),
-            "db": mask.sum(axis=0)}
+    """The backward pass that sends dout to EVERY piece tied for the maximum (torch, grader side)."""
+    from . import reference
+    dx, dW, db = reference.maxout_grads_to_every_tied_piece(
+        *(_tensor(case.inputs[k]) for k in ("x", "W", "b")), _tensor(case.dout))
+    return {"dx": dx.numpy(), "dW": dW.numpy(), "db": db.numpy()}
 
 
 MAXOUT_TIES = Mistake(

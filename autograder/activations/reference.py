@@ -84,3 +84,25 @@ def dead_unit_fraction(pre_activations):
     Explained in book/activations/experiments.md.
     """
     return (pre_activations <= 0).all(dim=0).double().mean()
+
+
+# ---------------------------------------------------------------- for the diagnosed mistakes
+# The grader computes what a mistaken backward pass returns with torch.autograd, so that the
+# package students install holds no numpy code of a graded backward pass.
+
+
+def prelu_dalpha(x, alpha, dout):
+    """torch.autograd's dL/dalpha of PReLU for the upstream gradient ``dout`` (shape of alpha)."""
+    alpha = alpha.detach().clone().requires_grad_(True)
+    (F.prelu(x, alpha) * dout).sum().backward()
+    return alpha.grad
+
+
+def maxout_grads_to_every_tied_piece(x, W, b, dout):
+    """(dx, dW, db) of maxout when dout goes to EVERY piece equal to the maximum (a mistake:
+    the output is one piece). Autograd through sum_j [z_j == max] z_j with the mask held fixed."""
+    x, W, b = (t.detach().clone().requires_grad_(True) for t in (x, W, b))
+    z = torch.einsum("nd,kmd->nkm", x, W) + b.unsqueeze(0)
+    tied = (z == z.max(dim=1, keepdim=True).values).to(z.dtype).detach()
+    ((z * tied).sum(dim=1) * dout).sum().backward()
+    return x.grad, W.grad, b.grad
