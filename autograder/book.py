@@ -249,7 +249,16 @@ def _launch_only_notebooks(app, pagename, templatename, context, doctree):
         buttons[:] = [b for b in buttons if b.get("label") != "launch-buttons"]
 
 
+def _fill_links(app, docname, source):
+    """Pages may write {{ repository_url }} / {{ book_url }} (even in code blocks): the one setting
+    in _config.yml fills them, as release does for the notebooks (autograder/links.py)."""
+    from . import links
+    if links.PLACEHOLDER.search(source[0]):
+        source[0] = links.fill(source[0], links.values(app.srcdir))
+
+
 def setup(app):
+    app.connect("source-read", _fill_links)
     app.connect("config-inited", _derive_baseurl)
     app.connect("config-inited", _theme_defaults)
     app.connect("config-inited", _course_style)

@@ -7,7 +7,7 @@ import pathlib
 
 from autograder.notebook_builder import answer, checked, code, md, solution, test, write
 
-BOOK = "https://nn-training-course.github.io/training-neural-networks/book/hyperparameters"
+BOOK = "{{ book_url }}/book/hyperparameters"
 
 CELLS = [
     md(f"""
@@ -56,7 +56,7 @@ import numpy as np
 try:
     import autograder
 except ImportError:
-    %pip install -q "autograder @ git+https://github.com/nn-training-course/training-neural-networks" optuna
+    %pip install -q "autograder @ git+{{ repository_url }}" optuna
 import optuna
 from autograder.hyperparameters import checks, training
 
@@ -67,7 +67,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 **The initial loss.** A network whose weights are small scores every class about the same, so its softmax
 gives each of the $C$ classes probability $1/C$ and the cross-entropy is $-\\ln(1/C)$. Check it before you
-train ([Babysitting]({BOOK}/index.html)): a different number means a bug in the loss or the initialisation.
+train ([Babysitting]({BOOK}/babysitting.html)): a different number means a bug in the loss or the initialisation.
 
 **The update-to-weight ratio** $\\lVert \\mathrm{{lr}} \\cdot dW \\rVert / \\lVert W \\rVert$ (Frobenius norms): about
 $10^{{-3}}$ when the learning rate is right; much larger and the weights are being rewritten each step, much
@@ -199,7 +199,7 @@ def random_search(objective, space, n_trials, rng):
 the outer 10 % of its range, that is at a position $t \\le 0.1$ or $t \\ge 0.9$ with
 $t = (v - \\mathrm{{low}}) / (\\mathrm{{high}} - \\mathrm{{low}})$, computed on $\\log_{{10}}$ of all three for a `"log"`
 parameter. A value outside the range counts too; a `"choice"` parameter never does. A best value on the
-boundary means the range was too narrow ([coarse to fine]({BOOK}/index.html)).
+boundary means the range was too narrow ([coarse to fine]({BOOK}/search.html)).
 
 `refine_space(results, space, top_k)`: the next, finer space. Ignore results whose score is NaN; rank the
 others (the ranking rule above) and keep the best `top_k` configs (all of them if there are fewer). For each
@@ -294,7 +294,7 @@ def successive_halving(configs, objective, min_epochs, eta):
     md(f"""
 ## 6. Out-of-fold predictions (stacking)
 
-Stacking ([after the search]({BOOK}/index.html)) trains a second-level model on the first-level models'
+Stacking ([after the search]({BOOK}/ensembles.html)) trains a second-level model on the first-level models'
 predictions. Those predictions must come from models that did not see the example: split the `n` examples
 into `k` contiguous folds as scikit-learn's `KFold(k)` without shuffling does (fold sizes `n // k`, the first
 `n % k` folds one larger), and for each fold fit a NEW model (`make_model()`, with `fit(X, y)` and
@@ -351,7 +351,7 @@ The check runs a seeded study of your objective (10 trials, TPE sampler, `Median
 SQLite file in this folder; a few seconds). It passes when lr and weight_decay are declared on log scales,
 some trials were pruned, the best trial reaches a validation accuracy of 0.94, and the values your trials
 reported are those that `training.train` gives for their parameters (the grader trains again to see).
-The book's [Optuna page]({BOOK}/index.html) shows the same search with its plots, and how several workers
+The book's [Optuna page]({BOOK}/optuna.html) shows the same search with its plots, and how several workers
 share one study through a database.
 """),
     code("""

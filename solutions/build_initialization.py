@@ -7,7 +7,7 @@ import pathlib
 
 from autograder.notebook_builder import answer, checked, code, md, solution, test, write
 
-BOOK = "https://nn-training-course.github.io/training-neural-networks/book/initialization"
+BOOK = "{{ book_url }}/book/initialization"
 
 
 
@@ -45,7 +45,7 @@ import numpy as np
 try:
     import autograder
 except ImportError:
-    %pip install -q "autograder @ git+https://github.com/nn-training-course/training-neural-networks"
+    %pip install -q "autograder @ git+{{ repository_url }}"
 from autograder.initialization import checks
 """, "setup"),
     md("""

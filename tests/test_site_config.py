@@ -180,3 +180,17 @@ def test_page_kernels_skip_rfc3987_syntax_and_still_validate_notebooks():
             "assert sys.modules['rfc3987_syntax'] is None; nbformat.validate(nbformat.v4.new_notebook()); print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+def test_pages_take_the_url_from_the_setting(tmp_path):
+    """Book pages name no repository; a page's {{ repository_url }} is filled at build time
+    (source-read) from _config.yml, so changing the setting changes the page."""
+    for page in sorted((ROOT / "book").rglob("*.md")):
+        text = page.read_text()
+        assert OLD_URL not in text and links.book_url(OLD_URL) not in text, page.relative_to(ROOT)
+    assert "{{ repository_url }}" in (ROOT / "book" / "intro.md").read_text()
+    config = (ROOT / "_config.yml").read_text()
+    (tmp_path / "_config.yml").write_text(config.replace(f"url: {OLD_URL}\n", f"url: {NEW_URL}\n"))
+    source = [(ROOT / "book" / "intro.md").read_text()]
+    book._fill_links(SimpleNamespace(srcdir=str(tmp_path)), "book/intro", source)
+    assert f"git clone {NEW_URL} " in source[0] and "{{" not in source[0]
