@@ -372,8 +372,9 @@ def course_files(course):
     """Everything in the course folder that grading does not write (submissions included)."""
     written = (course.path("grading", "autograded"), course.path("grading", "feedback"),
                course.path("grading", "intake"))  # the grader's repaired copies (autograder/intake.py)
+    # and the grader's own databases: nbgrader's gradebook and the regrade digests (pipeline.DIGESTS)
     return [p for p in course.root.rglob("*")
-            if not p.name.startswith("gradebook.db") and not any(p == w or w in p.parents for w in written)]
+            if not p.name.startswith(("gradebook.db", pipeline.DIGESTS)) and not any(p == w or w in p.parents for w in written)]
 
 
 def checkout_files_with_marker():
