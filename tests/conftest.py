@@ -55,15 +55,3 @@ def built_book(tmp_path_factory):
     print(f"\nbook built in {time.perf_counter() - start:.0f} s, "  # shown by pytest -s
           f"{after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime:.0f} CPU s (kernels included)")
     return BuiltBook(out / "_build" / "html", run.returncode, run.stdout[-6000:] + run.stderr[-6000:], command)
-
-
-# pytest-xdist (pyproject.toml: -n 2 --dist loadgroup): each test file runs whole in one process,
-# so its module fixtures (a graded class, a red-team batch) are built once; the book's two files
-# share a group so that the session's one book build serves both.
-SAME_GROUP = {"test_book.py": "book", "test_site.py": "book"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        name = item.path.name
-        item.add_marker(pytest.mark.xdist_group(SAME_GROUP.get(name, name)))
