@@ -241,7 +241,8 @@ class Layer:
 
 
 class ReLU(Layer):
-    """The provided ReLU (numpy): not the student's."""
+    """The provided ReLU (numpy): not the student's. It stays numpy: torch is hidden from the grading
+    kernel (``SandboxedKernelManager.hide_oracle``), where the capstones of chapters 3-5 train."""
 
     def forward(self, z, mode):
         return np.maximum(z, 0.0), z
