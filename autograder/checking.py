@@ -266,24 +266,26 @@ IN_PLACE = Mistake(
 CACHE_MUTATED = Mistake(
     "contract.cache_mutated", "an array of the cache changed in place",
     "The cache holds the caller's own arrays (the forward pass's input, not a copy): `mask = x; "
-    "mask[...] = ...` or `x[x < 0] = 0` in the backward pass rewrites them. Build new arrays "
-    "(`mask = x > 0`, `dx = dout * mask`).", observed=lambda got, case, what: True, explains=("cache",))
+    "mask[...] = ...` or `x[...] = ...` in the backward pass rewrites them. Build new arrays "
+    "from them instead (a comparison, np.where and arithmetic all return new arrays).",
+    observed=lambda got, case, what: True, explains=("cache",))
 DOUT_MODIFIED = Mistake(
     "contract.dout_modified", "dout changed in place",
     "`dout[...] = ...` rewrites the upstream gradient, which the caller still needs (other "
-    "layers use it). Build dx as a new array: `dx = dout * mask` or `dout.copy()` first.",
+    "layers use it). Build dx as a new array (`dx = dout * ...`, np.where), or take `dout.copy()` first.",
     observed=lambda got, case, what: True, explains=("dout",))
 DTYPE_CHANGED = Mistake(
     "contract.dtype", "float32 input, float64 result",
     "Something of dtype float64 or int64 was mixed in and numpy promoted the result: an "
-    "integer mask (`(x > 0).astype(int)`: multiply by the boolean `x > 0` instead), "
+    "integer mask (`mask.astype(int)`: use the boolean mask itself, or `mask.astype(x.dtype)`), "
     "`np.zeros(shape)` without `dtype=x.dtype`, or an array of Python floats. "
     "np.zeros_like(x) and boolean masks keep the input's dtype.",
     observed=_float_got_where_float32, explains=("dtype",))
 INTEGER_RESULT = Mistake(
     "contract.integer_result", "integer or boolean result",
-    "The result is a mask or a count, not the values: a boolean mask must multiply a float "
-    "array (`dout * (x > 0)`), and arrays built with np.zeros_like of an integer array stay integer.",
+    "The result is a mask or a count, not the values: a boolean or integer array has to become "
+    "the values' dtype, by multiplying a float array with it or with `mask.astype(x.dtype)`, and "
+    "arrays built with np.zeros_like of an integer array stay integer.",
     observed=lambda got, case, what: getattr(got, "dtype", np.dtype(float)).kind in "biu", explains=("dtype",))
 CONTRACT_MISTAKES = (IN_PLACE, CACHE_MUTATED, DOUT_MODIFIED, DTYPE_CHANGED, INTEGER_RESULT)
 
