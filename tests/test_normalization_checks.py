@@ -231,9 +231,24 @@ def _replay_backward(check, mistake):
     return forward, backward
 
 
+def _replay_transform(check, mistake):
+    """A function returning the mistake's wrong output where it applies, torch's elsewhere."""
+    expected = {_key(case.inputs["u"]): (case, check.compute_expected(case)) for case in _cases(check)}
+
+    def function(u):  # one output: unit_vector_jacobian's J
+        case, values = expected[_key(u)]
+        wrong = mistake.wrong(case) if mistake.when(case) else {}
+        return np.asarray(_first(wrong.get("J", values["J"])), dtype=case.dtype)
+
+    return (function,)
+
+
 def _replayed(mistake):
     """(check name, Verdict) for every check of a row that has the mistake."""
     for row in _rows(mistake):
+        if row.name in checks.CHECKS:  # a function's row (transforms.Transform), not a layer's
+            yield row.name, verdict(checks.CHECKS[row.name], *_replay_transform(checks.CHECKS[row.name], mistake))
+            continue
         forward = checks.CHECKS[f"{row.name}_forward"]
         if set(mistake.explains) & {"out", *(s.what for s in row.state)}:
             yield forward.name, verdict(forward, *_replay_forward(forward, mistake))

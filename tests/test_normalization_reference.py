@@ -4,7 +4,8 @@
 - ``reference.weightnorm`` wraps ``torch.nn.utils.parametrizations.weight_norm`` on a
   ``torch.nn.Linear`` through ``torch.func.functional_call`` (g, v, b replace its parameters);
 - ``reference.batchnorm`` returns the running statistics that ``F.batch_norm`` updates;
-- ``reference.groupnorm`` switches to ``F.instance_norm`` when G = C.
+- ``reference.groupnorm`` switches to ``F.instance_norm`` when G = C;
+- ``reference.unit_vector_jacobian`` maps ``torch.func.jacrev`` of ``F.normalize`` over rows.
 
 In the style of micrograd's tests: ours against torch (or against the formula), float64,
 forward and backward checked separately, with an explicit tolerance.
@@ -155,6 +156,53 @@ def test_weightnorm_gradcheck():
     inputs = tuple(_t(a, True) for a in (rng.standard_normal((3, 4)), rng.standard_normal((2, 4)),
                                           rng.uniform(0.5, 2, (2, 1)), rng.standard_normal(2)))
     assert torch.autograd.gradcheck(ref.weightnorm, inputs, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- the Jacobian of u -> u / ||u||
+
+
+def test_unit_vector_jacobian_against_formula_and_autograd():
+    rng = np.random.default_rng(8)
+    u = rng.standard_normal((5, 4)) * rng.uniform(1e-3, 1e3, (5, 1))
+    J = ref.unit_vector_jacobian(u)
+    assert J.shape == (5, 4, 4) and J.dtype == np.float64
+    norm = np.linalg.norm(u, axis=1)[:, None, None]
+    u_hat = u / norm[:, :, 0]
+    formula = (np.eye(4) - u_hat[:, :, None] * u_hat[:, None, :]) / norm
+    assert np.abs(J - formula).max() < TOL * np.abs(formula).max()
+    for n in range(5):  # the other autograd entry point, u / u.norm() instead of F.normalize
+        theirs = torch.autograd.functional.jacobian(lambda r: r / r.norm(), _t(u[n])).numpy()
+        assert np.abs(J[n] - theirs).max() < TOL * np.abs(theirs).max()
+
+
+def test_unit_vector_jacobian_properties():
+    rng = np.random.default_rng(9)
+    u = rng.standard_normal((6, 3)) * 7
+    J = ref.unit_vector_jacobian(u)
+    # symmetric; u itself is sent to 0 (scaling u does not move u_hat); J scales like 1/||u||
+    assert np.abs(J - J.transpose(0, 2, 1)).max() < TOL
+    assert np.abs(np.einsum("nij,nj->ni", J, u)).max() < TOL
+    assert np.abs(ref.unit_vector_jacobian(2 * u) - J / 2).max() < TOL
+    # D = 1: u_hat = sign(u) is constant, so J = 0
+    assert not ref.unit_vector_jacobian(np.array([[3.0], [-0.5]])).any()
+    # float32 input: the reference reads it in float64
+    assert ref.unit_vector_jacobian(u.astype(np.float32)).dtype == np.float64
+
+
+def test_unit_vector_jacobian_gives_weight_norm_s_and_cosine_norm_s_gradients():
+    """The notebook's claim: dv_j = g_j J(v_j) dW_j, and dx_n = J(x_n) (dout w_hat)_n."""
+    rng = np.random.default_rng(10)
+    x_np, v_np = rng.standard_normal((5, 4)), rng.standard_normal((3, 4)) * 2
+    g_np, b_np, dout = rng.uniform(-2, 2, (3, 1)), rng.standard_normal(3), rng.standard_normal((5, 3))
+    v = _t(v_np, True)
+    ref.weightnorm(_t(x_np), v, _t(g_np), _t(b_np)).backward(_t(dout))
+    dW = dout.T @ x_np
+    assert np.abs(v.grad.numpy() - g_np * np.einsum("jik,jk->ji", ref.unit_vector_jacobian(v_np), dW)).max() < TOL
+    w_np = rng.standard_normal((3, 4))
+    x = _t(x_np, True)
+    ref.cosinenorm(x, _t(w_np)).backward(_t(dout))
+    dx_hat = dout @ (w_np / np.linalg.norm(w_np, axis=1, keepdims=True))
+    assert np.abs(x.grad.numpy() - np.einsum("nik,nk->ni", ref.unit_vector_jacobian(x_np), dx_hat)).max() < TOL
 
 
 # ---------------------------------------------------------------- batch norm's running statistics

@@ -14,6 +14,11 @@ eps, a variance comparable to eps, G = C) is in the public cases; the hidden one
 shapes, seeds, modes and dtypes. The layers are explained in book/normalization/batchnorm.md
 (batch norm, spatial batch norm) and book/normalization/other-norms.md (the others).
 
+One row is not a layer: ``unit_vector_jacobian(u)`` (a ``transforms.Transform``), the
+Jacobian of u -> u / ||u|| per row, the key step of weight norm's dv and cosine norm's dx
+and dw, checked against ``torch.func.jacrev`` of ``F.normalize``. When it is wrong, the
+message also reports two properties of the student's J (J u = 0, J symmetric).
+
 Batch norm's forward checks also compare ``bn_param['running_mean']`` and
 ``bn_param['running_var']`` after every call with torch's, and name every recognised
 difference of a failing submission at once: the running-statistics mistakes are tried in
@@ -28,8 +33,10 @@ import dataclasses
 import numpy as np
 
 from .. import capstone
-from ..checking import Case, Layer, Mistake, MistakeGroup, Spec, State, build, hidden
+from ..checking import DTYPE_CHANGED, Case, Layer, Mistake, MistakeGroup, Spec, State, build, hidden
 from ..speed import SpeedReport, compare_speed  # noqa: F401 (the notebook calls checks.compare_speed)
+from ..numerics import matches, tolerance
+from ..transforms import Transform
 
 # torch's defaults, as in reference.py (which imports torch: tests/test_normalization_checks.py
 # checks that both agree)
@@ -138,6 +145,16 @@ def make_cosinenorm(spec, rng):
     w = (w_scale * rng.standard_normal((M, D)) * rng.uniform(0.3, 3, (M, 1))).astype(dtype)
     note = f" (x scaled by {x_scale:g}, w by {w_scale:g})" if (x_scale, w_scale) != (1.0, 1.0) else ""
     return Case(f"{_label('x', x)}, w {w.shape}{note}", {"x": x, "w": w}, grads=("x", "w"))
+
+
+def make_unit_vectors(spec, rng):
+    """u (N, D), rows of different lengths (no zero row), all scaled by ``scale`` (1e3: large
+    norms, 1e-3: small ones: J scales like 1/||u||)."""
+    (N, D), scale = spec.shape, spec.params.get("scale", 1.0)
+    u = (scale * rng.standard_normal((N, D)) * rng.uniform(0.3, 3, (N, 1))).astype(spec.dtype)
+    note = f" (rows scaled by {scale:g})" if scale != 1.0 else ""
+    note += " (D = 1: each row is a number, its unit vector its sign)" if D == 1 else ""
+    return Case(f"{_label('u', u)}{note}", {"u": u})
 
 
 def train_float64(spec):
@@ -292,6 +309,88 @@ def _cosinenorm_norms_constant(case):
     x, w = _f64(case.inputs["x"]), _f64(case.inputs["w"])
     xn, wn = np.linalg.norm(x, axis=1, keepdims=True), np.linalg.norm(w, axis=1, keepdims=True)
     return {"dx": case.dout @ (w / wn) / xn, "dw": case.dout.T @ (x / xn) / wn}
+
+
+def _unit_jacobian(case, projection=True, divide=True, sign=-1.0, outer=True, power=1):
+    """The Jacobian of u -> u / ||u|| per row, right (the defaults) or with one mistake made:
+    projection=False: I / ||u||; divide=False: I - u_hat u_hat^T; sign=+1: I + u_hat u_hat^T;
+    outer=False: u_hat u_hat^T computed as the scalar u_hat . u_hat = 1 (broadcast over the
+    matrix); power=0: I / ||u|| - u_hat u_hat^T (d(1/||u||)/du taken as -u / ||u||^2)."""
+    u = _f64(case.inputs["u"])
+    D = u.shape[1]
+    norm = np.sqrt((u * u).sum(axis=1))[:, None, None]
+    u_hat = u / norm[:, :, 0]
+    uu = u_hat[:, :, None] * u_hat[:, None, :] if outer else (u_hat * u_hat).sum(axis=1)[:, None, None]
+    eye = np.broadcast_to(np.eye(D), uu.shape[:1] + (D, D)) if outer else np.eye(D)[None]
+    if not projection:
+        return eye / norm
+    if power == 0:
+        return eye / norm + sign * uu
+    return (eye + sign * uu) / (norm if divide else 1.0)
+
+
+def _dims(case):
+    return case.inputs["u"].shape[1]
+
+
+def _jacobian_properties(what, got, expected, case):
+    """Two properties of the student's J, shown when it is wrong: J[n] @ u[n] = 0 (u_hat does
+    not change when u is scaled) and J[n] symmetric."""
+    u = case.inputs["u"]
+    if not (isinstance(got, np.ndarray) and got.dtype.kind == "f" and got.shape == u.shape + u.shape[1:]) \
+            or matches(got, expected[what], case.dtype):  # right values (a wrong dtype only)
+        return []
+    J, u = got.astype(np.float64), u.astype(np.float64)
+    with np.errstate(all="ignore"):
+        size = max(float(np.max(np.abs(expected[what]))), float(np.max(np.abs(J))), 1e-300)  # |J|
+        along = float(np.max(np.abs(np.einsum("nij,nj->ni", J, u)))) / (size * float(np.max(np.abs(u))))
+        asym = float(np.max(np.abs(J - J.transpose(0, 2, 1)))) / size
+    if not (np.isfinite(along) and np.isfinite(asym)):
+        return []
+    limit = 10 * tolerance(case.dtype)
+
+    def show(value, why):
+        return f"{value:.2g}: " + (f"it should be 0 ({why})" if value > limit else "0 up to rounding, right")
+
+    return [f"  your J: max |J[n] @ u[n]| / (|J| |u|) = {show(along, 'scaling u does not change u_hat')}",
+            f"  your J: max |J[n] - J[n].T| / |J| = {show(asym, 'J is symmetric')}"]
+
+
+UVJ_PROJECTION_FORGOTTEN = Mistake(
+    "uvj.projection_forgotten", "||u|| treated as a constant: J = I / ||u||",
+    "||u|| depends on u too: differentiate the factor 1 / ||u|| as well (product rule, with "
+    "d||u||/du = u / ||u||). Its term removes the part of J along u: J @ u must be 0, since u_hat "
+    "does not change when u is scaled.",
+    wrong=lambda case: {"J": _unit_jacobian(case, projection=False)}, explains=("J",))
+
+UVJ_NORM_FACTOR_FORGOTTEN = Mistake(
+    "uvj.norm_factor_forgotten", "the factor 1 / ||u|| forgotten: J = I - u_hat u_hat^T",
+    "Your J does not change when u is doubled, but u_hat moves half as much for the same step "
+    "du when u is twice as long: every entry of J must scale like 1 / ||u||.",
+    wrong=lambda case: {"J": _unit_jacobian(case, divide=False)}, explains=("J",), when=lambda case: _dims(case) > 1)
+
+UVJ_INNER_PRODUCT = Mistake(
+    "uvj.inner_product", "u_hat u_hat^T computed as the scalar u_hat . u_hat",
+    "u_hat u_hat^T is the OUTER product, a (D, D) matrix per row: u_hat[:, :, None] * u_hat[:, None, :] "
+    "(or np.einsum('ni,nj->nij', u_hat, u_hat)). On 1-D rows `u_hat @ u_hat.T` is the dot product "
+    "(.T does nothing to a 1-D array), which is 1 here and broadcasts over the matrix.",
+    wrong=lambda case: {"J": [_unit_jacobian(case, outer=False), np.zeros(case.inputs["u"].shape
+                                                                            + case.inputs["u"].shape[1:])]},
+    explains=("J",), when=lambda case: _dims(case) > 1)
+
+UVJ_SIGN = Mistake(
+    "uvj.sign", "J = (I + u_hat u_hat^T) / ||u||: the sign of the second term",
+    "Check the sign of the derivative of 1 / ||u||: it decreases as u grows along u_hat. "
+    "With the right sign, J @ u = 0 (u_hat does not change when u is scaled).",
+    wrong=lambda case: {"J": _unit_jacobian(case, sign=1.0)}, explains=("J",))
+
+UVJ_NORM_POWER = Mistake(
+    "uvj.norm_power", "J = I / ||u|| - u_hat u_hat^T: a power of ||u|| lost",
+    "Check the power of ||u|| in the derivative of 1 / ||u|| (chain rule through ||u||): both terms "
+    "of J must scale like 1 / ||u||, so that doubling u halves J and J @ u = 0.",
+    wrong=lambda case: {"J": _unit_jacobian(case, power=0)}, explains=("J",))
+
+UVJ_MISTAKES = [UVJ_PROJECTION_FORGOTTEN, UVJ_NORM_FACTOR_FORGOTTEN, UVJ_INNER_PRODUCT, UVJ_SIGN, UVJ_NORM_POWER]
 
 
 # ---------------------------------------------------------------- mistakes: batch norm
@@ -537,8 +636,9 @@ WN_MATRIX_NORM = Mistake(
 
 WN_NORM_CONSTANT = Mistake(
     "wn.norm_constant", "||v|| treated as a constant in the backward pass",
-    "||v|| depends on v too: with v_hat = v / ||v||, dv = g / ||v|| * (dW - v_hat * sum(dW * v_hat, "
-    "axis=1, keepdims=True)), not just g / ||v|| * dW.",
+    "||v|| depends on v too: dv_j = g_j J(v_j) dW_j with J the Jacobian of v -> v / ||v|| "
+    "(unit_vector_jacobian), not g_j dW_j / ||v_j||; apply J to dW_j with one dot product per row. "
+    "Check: each dv_j must be orthogonal to v_j.",
     wrong=_weightnorm_norm_constant, explains=("dv",))
 
 WN_DG_SHAPE = Mistake(
@@ -570,8 +670,9 @@ CN_WRONG_AXIS = Mistake(
 
 CN_NORMS_CONSTANT = Mistake(
     "cn.norms_constant", "norms treated as constants in the backward pass",
-    "||x_n|| and ||w_j|| depend on x and w: for x_hat = x / ||x||, dx = (dx_hat - x_hat * "
-    "sum(dx_hat * x_hat, axis=1, keepdims=True)) / ||x||, and the same for w.",
+    "||x_n|| and ||w_j|| depend on x and w: dx_n = J(x_n) dx_hat_n and dw_j = J(w_j) dw_hat_j, with J "
+    "the Jacobian of u -> u / ||u|| (unit_vector_jacobian), not dx_hat_n / ||x_n||. Check: each dx_n "
+    "must be orthogonal to x_n, and each dw_j to w_j.",
     wrong=_cosinenorm_norms_constant, explains=("dx", "dw"))
 
 WN_MISTAKES = [WN_COLUMN_NORM, WN_MATRIX_NORM, WN_NORM_CONSTANT, WN_DG_SHAPE, WN_DB_NOT_SUMMED]
@@ -621,6 +722,13 @@ CN_SPECS = [  # x (N, D); w (M, D)
             Spec((32, 64), params={"M": 16})),
 ]
 
+UVJ_SPECS = [  # u (N, D); scale: every row multiplied by it
+    Spec((4, 3)), Spec((4, 3), "float32"), Spec((3, 1)), Spec((2, 5), params={"scale": 1e3}),
+    Spec((3, 4), params={"scale": 1e-3}),
+    *hidden(Spec((1, 6)), Spec((16, 8)), Spec((5, 1), "float32"), Spec((6, 4), "float32", params={"scale": 1e2}),
+            Spec((3, 7), params={"scale": 1e-4}), Spec((8, 2), params={"scale": 1e5})),
+]
+
 # reference.batchnorm returns (out, running_mean, running_var)
 RUNNING_STATE = (State("running_mean", "bn_param", "running_mean", 1),
                  State("running_var", "bn_param", "running_var", 2))
@@ -635,6 +743,9 @@ TABLE = [
           state=RUNNING_STATE, note=RUNNING_NOTE, failed_inputs=3),
     Layer("layernorm", "layernorm", LN_SPECS, make_layernorm, LN_MISTAKES, in_backward=train_float64),
     Layer("groupnorm", "groupnorm", GN_SPECS, make_groupnorm, GN_MISTAKES, in_backward=train_float64),
+    Transform("unit_vector_jacobian", "unit_vector_jacobian", UVJ_SPECS, make_unit_vectors, UVJ_MISTAKES,
+              outputs=("J",), explain=_jacobian_properties, contract=(DTYPE_CHANGED,),
+              note="each J[n] symmetric, with J[n] @ u[n] = 0"),
     Layer("weightnorm", "weightnorm", WN_SPECS, make_weightnorm, WN_MISTAKES, in_backward=train_float64),
     Layer("cosinenorm", "cosinenorm", CN_SPECS, make_cosinenorm, CN_MISTAKES, in_backward=train_float64),
 ]

@@ -50,6 +50,21 @@ def _bn_forward(normalise="", update="", test=""):
                               test=test.rstrip() or "        pass")
 
 
+_UVJ = '''
+def unit_vector_jacobian(u):
+    N, D = u.shape
+    norm = np.sqrt((u ** 2).sum(axis=1, keepdims=True))
+    u_hat = u / norm
+    {J}
+    return J
+'''
+
+
+def _uvj(line):
+    """The solution's unit_vector_jacobian with the line computing J replaced."""
+    return _UVJ.format(J=line)
+
+
 MUTANTS = [
     Mutant("bn_unbiased_normalise", "batchnorm_forward", ("batchnorm", "spatial_batchnorm"), _bn_forward(
         normalise="        std = np.sqrt(x.var(axis=0, ddof=1) + eps)   # divides by N - 1"),
@@ -180,6 +195,23 @@ def weightnorm_backward(dout, cache):
     dg = (dW * v_hat).sum(axis=1, keepdims=True)
     return dout @ W, g / norm * (dW - v_hat * dg), dg, dout   # db: one row per example
 ''', ("wn.db_not_summed",)),
+    # The key step of weight norm's and cosine norm's backward passes (section 7): the Jacobian of
+    # u -> u / ||u||. The solution's weightnorm and cosinenorm do not call it, so these fail its cell only.
+    Mutant("uvj_projection_forgotten", "unit_vector_jacobian", ("unit_vector_jacobian",), _uvj(
+        "J = np.broadcast_to(np.eye(D, dtype=u.dtype), (N, D, D)) / norm[:, :, None]   # ||u|| held constant"),
+        ("uvj.projection_forgotten",)),
+    Mutant("uvj_norm_factor_forgotten", "unit_vector_jacobian", ("unit_vector_jacobian",), _uvj(
+        "J = np.eye(D, dtype=u.dtype) - u_hat[:, :, None] * u_hat[:, None, :]   # no 1 / ||u||"),
+        ("uvj.norm_factor_forgotten",)),
+    Mutant("uvj_inner_product", "unit_vector_jacobian", ("unit_vector_jacobian",), _uvj(
+        "J = np.stack([(np.eye(D, dtype=u.dtype) - h @ h.T) / n for h, n in zip(u_hat, norm)])   # h @ h.T: a scalar"),
+        ("uvj.inner_product",)),
+    Mutant("uvj_sign", "unit_vector_jacobian", ("unit_vector_jacobian",), _uvj(
+        "J = (np.eye(D, dtype=u.dtype) + u_hat[:, :, None] * u_hat[:, None, :]) / norm[:, :, None]"),
+        ("uvj.sign",)),
+    Mutant("uvj_norm_power", "unit_vector_jacobian", ("unit_vector_jacobian",), _uvj(
+        "J = np.eye(D, dtype=u.dtype) / norm[:, :, None] - u_hat[:, :, None] * u_hat[:, None, :]   # u u^T / ||u||^2"),
+        ("uvj.norm_power",)),
 ]
 
 # The mutants that fail the capstone too (the 6-layer net of autograder/normalization/checks.py),
