@@ -16,7 +16,7 @@ shapes, seeds, modes and dtypes. The layers are explained in book/normalization/
 
 One row is not a layer: ``unit_vector_jacobian(u)`` (a ``transforms.Transform``), the
 Jacobian of u -> u / ||u|| per row, the key step of weight norm's dv and cosine norm's dx
-and dw, checked against ``torch.func.jacrev`` of ``F.normalize``. When it is wrong, the
+and dw, checked against autograd's Jacobian of ``F.normalize``. When it is wrong, the
 message also reports two properties of the student's J (J u = 0, J symmetric).
 
 Batch norm's forward checks also compare ``bn_param['running_mean']`` and

@@ -1,19 +1,20 @@
 """Torch reference implementations for chapter 4 (normalisation layers).
 
 Every function takes float64 tensors (parameter dicts such as ``bn_param`` hold numpy
-arrays and numbers, and are never modified). Where torch has the layer we call it:
+arrays and numbers, and are never modified), except ``unit_vector_jacobian`` (a numpy array
+in and out, as the checks' function rows expect). Where torch has the layer we call it:
 ``F.batch_norm`` (which also updates the running statistics), ``F.layer_norm``,
 ``F.group_norm``, ``F.instance_norm`` and ``torch.nn.utils.parametrizations.weight_norm``
-on a ``torch.nn.Linear``; the Jacobian of ``F.normalize`` (the key step of weight norm's and
-cosine norm's backward passes) is ``torch.func.jacrev``'s. Torch has no cosine normalisation: ``cosinenorm`` is built
-from torch primitives. The parts built here (cosine norm, the weight-norm wrapper, the
+on a ``torch.nn.Linear``; the Jacobian of u -> u / ||u|| (the key step of weight norm's and
+cosine norm's backward passes) is autograd's Jacobian of ``F.normalize``. Torch has no cosine
+normalisation: ``cosinenorm`` is built from torch primitives. The parts built here (cosine norm, the weight-norm wrapper, the
 running-statistics update) are tested against properties, formulas and numerical
 gradients in ``tests/test_normalization_reference.py``.
 """
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call, jacrev, vmap
+from torch.func import functional_call
 from torch.nn.utils.parametrizations import weight_norm
 
 EPS = 1e-5       # torch's default eps, inside the square root
@@ -103,12 +104,15 @@ def unit_vector_jacobian(u):
     """The Jacobian of u -> u / ||u|| for each row of u: J[n] = d(u_n / ||u_n||) / du_n.
 
     u: (N, D) numpy array, no zero rows (read in float64). Returns a float64 numpy array
-    (N, D, D): torch.func.jacrev of ``F.normalize`` over one row, mapped over the rows
-    (``torch.func.vmap``). Equal to (I - u_hat u_hat^T) / ||u|| (tests/test_normalization_reference.py).
-    Used by weight norm (dv) and cosine norm (dx, dw); explained in book/normalization/other-norms.md.
+    (N, D, D): ``torch.autograd.functional.jacobian`` of ``F.normalize`` at each row. Not
+    ``torch.func.vmap(torch.func.jacrev(...))``, which gives the same numbers (tested) but costs
+    4-7 s on its first call in a process, once per grading worker. Equal to
+    (I - u_hat u_hat^T) / ||u|| (tests/test_normalization_reference.py). Used by weight norm (dv)
+    and cosine norm (dx, dw); explained in book/normalization/other-norms.md.
     """
     rows = torch.tensor(np.asarray(u), dtype=torch.float64)
-    return vmap(jacrev(lambda row: F.normalize(row, dim=0)))(rows).numpy()
+    jacobian = torch.autograd.functional.jacobian
+    return torch.stack([jacobian(lambda r: F.normalize(r, dim=0), row) for row in rows]).numpy()
 
 
 def batchnorm_layer():
