@@ -185,6 +185,122 @@ def test_the_grep_catches_a_leak(tmp_path):
     assert expected <= found
 
 
+# ---------------------------------------------------------------- numpy formulas of graded activations
+
+# Chapter 1 grades the students' numpy forward and backward passes of the activations (see
+# autograder/activations/checks.py). A published module or a book page that computes one of them in
+# numpy shows a graded solution: the pages explain with maths and torch. Each pattern is a formula
+# of a graded activation written as numpy code (a name: a variable, ``a.b`` or ``a[...]``).
+_NAME = r"[A-Za-z_][\w.]*(?:\[[^\]]*\])?"
+_ZERO, _ONE = r"0(?:\.0*)?", r"1(?:\.0*)?"
+_NOT_A_CALL = r"(?<![\w.\]])"  # "(": not the argument list of a call, np.sqrt(1 - c ** 2)
+GRADED_FORMULAS = {
+    "relu_mask": rf"\*\s*\(\s*{_NAME}\s*>=?\s*{_ZERO}\s*\)|{_NOT_A_CALL}\(\s*{_NAME}\s*>=?\s*{_ZERO}\s*\)\s*\*",
+    "relu_maximum": rf"np\.maximum\(\s*(?:{_NAME}\s*,\s*{_ZERO}|{_ZERO}\s*,\s*{_NAME})\s*\)",
+    "tanh_derivative": rf"{_NOT_A_CALL}\(\s*{_ONE}\s*-\s*{_NAME}\s*\*\*\s*2\s*\)",
+    "sigmoid_derivative": rf"\b({_NAME})\s*\*\s*\(\s*{_ONE}\s*-\s*\1\s*\)",
+    "sigmoid_exp": rf"(?:{_ONE}|{_NAME})\s*/\s*\(\s*{_ONE}\s*\+\s*(?:np|numpy|math)\.exp\(\s*-",
+    "where_negative_branch": rf"np\.where\(\s*{_NAME}\s*>=?\s*{_ZERO}[^)\n]*,[^,\n]*,[^)\n]*\*",
+    "elu_exp_minus_one": rf"(?:np|numpy|math)\.exp\(\s*{_NAME}\s*\)\s*-\s*{_ONE}(?![\d.])|(?:np|numpy)\.expm1\(",
+    "gelu_phi": rf"{_NAME}\s*\*\s*(?:\w+\.)*(?:norm\.cdf|ndtr)\(|erf\(\s*{_NAME}\s*/\s*(?:np\.|math\.)?sqrt\(\s*2",
+}
+# A line of each kind that must be flagged, and lines that must not (test_the_formula_grep_...).
+FORMULA_EXAMPLES = {
+    "relu_mask": "dx = dout * (x > 0)",
+    "relu_maximum": "out = np.maximum(0, x)",
+    "tanh_derivative": "return dout * (1 - out ** 2)",
+    "sigmoid_derivative": "dx = dout * s * (1.0 - s)",
+    "sigmoid_exp": "out = 1 / (1 + np.exp(-x))",
+    "where_negative_branch": "out = np.where(x > 0, x, alpha * (np.exp(x) - 1))",
+    "elu_exp_minus_one": "neg = alpha * np.expm1(x)",
+    "gelu_phi": "out = x * norm.cdf(x)",
+}
+NOT_FORMULAS = (
+    "z[:, 1] = correlation * z[:, 0] + np.sqrt(1 - correlation ** 2) * z[:, 1]",  # why-scale.md
+    "glue('mean_elu', phi0 + exp(0.5) * 0.5 * (1 + erf(-1 / sqrt(2))) - 0.5)",   # activations/index.md
+    "masks = rng.random((100_000, xs_mc.size)) < norm.cdf(xs_mc)",               # maxout-gelu-silu.md
+)
+# (published file, pattern): why it stays. The provided numpy layers of the later chapters'
+# capstones and checks: torch is hidden from the grading kernel (autograder/course.py,
+# hide_oracle), where they run, so they cannot call torch; the book derives the same formulas
+# (chapter 1's pages and assignment). Matched by file and pattern, not line: any occurrence in
+# another file, or of another pattern, fails. An entry is an allowance, not a requirement (the
+# BN+ReLU layer of autograder/normalization/checks.py may come to use capstone.ReLU instead).
+_PROVIDED_LAYER = ("provided ReLU/tanh layer of a capstone of chapters 3-5, run in the grading kernel "
+                   "without torch (hide_oracle); the book derives the same formulas")
+ACCEPTED_FORMULAS = {
+    ("autograder/capstone.py", "relu_maximum"): "capstone.ReLU.forward: " + _PROVIDED_LAYER,
+    ("autograder/capstone.py", "relu_mask"): "capstone.ReLU.backward: " + _PROVIDED_LAYER,
+    ("autograder/initialization/checks.py", "relu_maximum"):
+        "_numpy_pair, and the ReLU of the mistakes' re-computations (_preactivation, _lsuv): " + _PROVIDED_LAYER,
+    ("autograder/initialization/checks.py", "relu_mask"): "_numpy_pair's ReLU backward: " + _PROVIDED_LAYER,
+    ("autograder/initialization/checks.py", "tanh_derivative"): "_numpy_pair's tanh backward: " + _PROVIDED_LAYER,
+    ("autograder/hyperparameters/training.py", "relu_maximum"): "the provided MLP's forward: " + _PROVIDED_LAYER,
+    ("autograder/hyperparameters/training.py", "relu_mask"): "the provided MLP's backward: " + _PROVIDED_LAYER,
+    ("autograder/normalization/checks.py", "relu_maximum"): "the BN+ReLU capstone layer's forward: " + _PROVIDED_LAYER,
+    ("autograder/normalization/checks.py", "relu_mask"): "the BN+ReLU capstone layer's backward: " + _PROVIDED_LAYER,
+    ("autograder/preprocessing/checks.py", "relu_maximum"):
+        "np.sqrt(np.maximum(eigenvalues, 0) + eps): eigenvalues that rounding made slightly negative "
+        "clamped at 0 before a square root (the notebook asks for it), not an activation",
+}
+
+
+def graded_formulas(package, book):
+    """{(file, pattern): [line, ...]} for every numpy formula of a graded activation in the
+    package's modules (package/**/*.py) and the book's pages (book/**/*.md); file relative to
+    the parent of each folder (``autograder/capstone.py``, ``book/intro.md``)."""
+    found = {}
+    for folder, glob in ((package, "*.py"), (book, "*.md")):
+        for path in sorted(folder.rglob(glob)):
+            name = path.relative_to(folder.parent).as_posix()
+            for line in path.read_text().splitlines():
+                for kind, pattern in GRADED_FORMULAS.items():
+                    if re.search(pattern, line):
+                        found.setdefault((name, kind), []).append(line.strip())
+    return found
+
+
+def test_the_formula_grep_flags_each_formula_and_not_the_look_alikes():
+    for kind, line in FORMULA_EXAMPLES.items():
+        assert re.search(GRADED_FORMULAS[kind], line), (kind, line)
+    for line in NOT_FORMULAS:
+        assert not [k for k, p in GRADED_FORMULAS.items() if re.search(p, line)], line
+    assert set(FORMULA_EXAMPLES) == set(GRADED_FORMULAS)
+    assert {kind for _, kind in ACCEPTED_FORMULAS} <= set(GRADED_FORMULAS)
+
+
+def test_no_numpy_formula_of_a_graded_activation_is_published(tree):
+    found = graded_formulas(tree / "autograder", ROOT / "book")
+    new = {key: lines for key, lines in found.items() if key not in ACCEPTED_FORMULAS}
+    assert not new, "numpy formulas of graded activations (file, pattern): lines\n" + "\n".join(
+        f"{key}: {lines}" for key, lines in sorted(new.items()))
+
+
+def test_the_formula_grep_catches_a_planted_formula(tmp_path):
+    """A course whose book gained a page computing ReLU's backward and the sigmoid's derivative in
+    numpy, whose chapter package gained a module with the ELU forward, and whose capstone (accepted
+    for ReLU) gained a tanh derivative, publishes a tree the grep flags, on each of the four."""
+    course = tmp_path / "course"
+    for name in ("book", "exercises", "autograder"):
+        shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, course / name)
+    (course / "book" / "activations" / "cheatsheet.md").write_text(
+        "# Cheat sheet\n\n```python\ndx = dout * (x > 0)\nds = s * (1 - s)\n```\n")
+    (course / "autograder" / "activations" / "helpers.py").write_text(
+        "import numpy as np\n\n\ndef elu(x, alpha):\n    return np.where(x > 0, x, alpha * (np.exp(x) - 1))\n")
+    with open(course / "autograder" / "capstone.py", "a") as f:
+        f.write("\n\ndef tanh_backward(dout, out):\n    return dout * (1 - out ** 2)\n")
+    out = tmp_path / "published"
+    publish.publish(course, out)
+    found = graded_formulas(out / "autograder", out / "book")
+    new = {key for key in found if key not in ACCEPTED_FORMULAS}
+    assert {("book/activations/cheatsheet.md", "relu_mask"), ("book/activations/cheatsheet.md", "sigmoid_derivative"),
+            ("autograder/activations/helpers.py", "where_negative_branch"),
+            ("autograder/activations/helpers.py", "elu_exp_minus_one"),
+            ("autograder/capstone.py", "tanh_derivative")} <= new, sorted(new)
+
+
 def test_publish_stops_on_a_solution_marker(tmp_path):
     course = tmp_path / "course"
     for name in ("book", "exercises", "autograder"):
