@@ -311,22 +311,41 @@ def _cosinenorm_norms_constant(case):
     return {"dx": case.dout @ (w / wn) / xn, "dw": case.dout.T @ (x / xn) / wn}
 
 
-def _unit_jacobian(case, projection=True, divide=True, sign=-1.0, outer=True, power=1):
-    """The Jacobian of u -> u / ||u|| per row, right (the defaults) or with one mistake made:
-    projection=False: I / ||u||; divide=False: I - u_hat u_hat^T; sign=+1: I + u_hat u_hat^T;
-    outer=False: u_hat u_hat^T computed as the scalar u_hat . u_hat = 1 (broadcast over the
-    matrix); power=0: I / ||u|| - u_hat u_hat^T (d(1/||u||)/du taken as -u / ||u||^2)."""
+def _jacobian_parts(case):
+    """(I, u_hat u_hat^T, ||u||) per row, shapes (N, D, D), (N, D, D), (N, 1, 1): what the wrong
+    Jacobians below are made of (each mistake writes its own; none is the right one)."""
     u = _f64(case.inputs["u"])
-    D = u.shape[1]
+    N, D = u.shape
     norm = np.sqrt((u * u).sum(axis=1))[:, None, None]
     u_hat = u / norm[:, :, 0]
-    uu = u_hat[:, :, None] * u_hat[:, None, :] if outer else (u_hat * u_hat).sum(axis=1)[:, None, None]
-    eye = np.broadcast_to(np.eye(D), uu.shape[:1] + (D, D)) if outer else np.eye(D)[None]
-    if not projection:
-        return eye / norm
-    if power == 0:
-        return eye / norm + sign * uu
-    return (eye + sign * uu) / (norm if divide else 1.0)
+    return np.broadcast_to(np.eye(D), (N, D, D)), u_hat[:, :, None] * u_hat[:, None, :], norm
+
+
+def _jacobian_norm_constant(case):
+    eye, _, norm = _jacobian_parts(case)
+    return eye / norm
+
+
+def _jacobian_unscaled(case):
+    eye, outer, _ = _jacobian_parts(case)
+    return eye - outer
+
+
+def _jacobian_plus(case):
+    eye, outer, norm = _jacobian_parts(case)
+    return (eye + outer) / norm
+
+
+def _jacobian_power_lost(case):
+    eye, outer, norm = _jacobian_parts(case)
+    return eye / norm - outer
+
+
+def _jacobian_with_dot_product(case):
+    """u_hat u_hat^T taken as the scalar u_hat . u_hat = 1 (1-D rows: `h @ h.T`), broadcast over the
+    matrix: (I - ones) / ||u||; or as the identity times it: 0."""
+    eye, _, norm = _jacobian_parts(case)
+    return [(eye - 1.0) / norm, np.zeros(eye.shape)]
 
 
 def _dims(case):
@@ -361,34 +380,32 @@ UVJ_PROJECTION_FORGOTTEN = Mistake(
     "||u|| depends on u too: differentiate the factor 1 / ||u|| as well (product rule, with "
     "d||u||/du = u / ||u||). Its term removes the part of J along u: J @ u must be 0, since u_hat "
     "does not change when u is scaled.",
-    wrong=lambda case: {"J": _unit_jacobian(case, projection=False)}, explains=("J",))
+    wrong=lambda case: {"J": _jacobian_norm_constant(case)}, explains=("J",))
 
 UVJ_NORM_FACTOR_FORGOTTEN = Mistake(
     "uvj.norm_factor_forgotten", "the factor 1 / ||u|| forgotten: J = I - u_hat u_hat^T",
     "Your J does not change when u is doubled, but u_hat moves half as much for the same step "
     "du when u is twice as long: every entry of J must scale like 1 / ||u||.",
-    wrong=lambda case: {"J": _unit_jacobian(case, divide=False)}, explains=("J",), when=lambda case: _dims(case) > 1)
+    wrong=lambda case: {"J": _jacobian_unscaled(case)}, explains=("J",), when=lambda case: _dims(case) > 1)
 
 UVJ_INNER_PRODUCT = Mistake(
     "uvj.inner_product", "u_hat u_hat^T computed as the scalar u_hat . u_hat",
     "u_hat u_hat^T is the OUTER product, a (D, D) matrix per row: u_hat[:, :, None] * u_hat[:, None, :] "
     "(or np.einsum('ni,nj->nij', u_hat, u_hat)). On 1-D rows `u_hat @ u_hat.T` is the dot product "
     "(.T does nothing to a 1-D array), which is 1 here and broadcasts over the matrix.",
-    wrong=lambda case: {"J": [_unit_jacobian(case, outer=False), np.zeros(case.inputs["u"].shape
-                                                                            + case.inputs["u"].shape[1:])]},
-    explains=("J",), when=lambda case: _dims(case) > 1)
+    wrong=lambda case: {"J": _jacobian_with_dot_product(case)}, explains=("J",), when=lambda case: _dims(case) > 1)
 
 UVJ_SIGN = Mistake(
     "uvj.sign", "J = (I + u_hat u_hat^T) / ||u||: the sign of the second term",
     "Check the sign of the derivative of 1 / ||u||: it decreases as u grows along u_hat. "
     "With the right sign, J @ u = 0 (u_hat does not change when u is scaled).",
-    wrong=lambda case: {"J": _unit_jacobian(case, sign=1.0)}, explains=("J",))
+    wrong=lambda case: {"J": _jacobian_plus(case)}, explains=("J",))
 
 UVJ_NORM_POWER = Mistake(
     "uvj.norm_power", "J = I / ||u|| - u_hat u_hat^T: a power of ||u|| lost",
     "Check the power of ||u|| in the derivative of 1 / ||u|| (chain rule through ||u||): both terms "
     "of J must scale like 1 / ||u||, so that doubling u halves J and J @ u = 0.",
-    wrong=lambda case: {"J": _unit_jacobian(case, power=0)}, explains=("J",))
+    wrong=lambda case: {"J": _jacobian_power_lost(case)}, explains=("J",))
 
 UVJ_MISTAKES = [UVJ_PROJECTION_FORGOTTEN, UVJ_NORM_FACTOR_FORGOTTEN, UVJ_INNER_PRODUCT, UVJ_SIGN, UVJ_NORM_POWER]
 

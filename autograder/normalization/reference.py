@@ -7,9 +7,10 @@ in and out, as the checks' function rows expect). Where torch has the layer we c
 ``F.group_norm``, ``F.instance_norm`` and ``torch.nn.utils.parametrizations.weight_norm``
 on a ``torch.nn.Linear``; the Jacobian of u -> u / ||u|| (the key step of weight norm's and
 cosine norm's backward passes) is autograd's Jacobian of ``F.normalize``. Torch has no cosine
-normalisation: ``cosinenorm`` is built from torch primitives. The parts built here (cosine norm, the weight-norm wrapper, the
-running-statistics update) are tested against properties, formulas and numerical
-gradients in ``tests/test_normalization_reference.py``.
+normalisation: ``cosinenorm`` is built from torch primitives. The parts built here (cosine
+norm, the weight-norm wrapper, the running-statistics update, the row-by-row Jacobian) are
+tested against properties, formulas and numerical gradients in
+``tests/test_normalization_reference.py``.
 """
 import numpy as np
 import torch
