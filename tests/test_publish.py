@@ -224,8 +224,8 @@ NOT_FORMULAS = (
 # capstones and checks: torch is hidden from the grading kernel (autograder/course.py,
 # hide_oracle), where they run, so they cannot call torch; the book derives the same formulas
 # (chapter 1's pages and assignment). Matched by file and pattern, not line: any occurrence in
-# another file, or of another pattern, fails. An entry is an allowance, not a requirement (the
-# BN+ReLU layer of autograder/normalization/checks.py may come to use capstone.ReLU instead).
+# another file, or of another pattern, fails. (The chapter-4 capstone's BN+ReLU layer uses
+# capstone.ReLU: autograder/normalization/checks.py has no entry, so a formula written there fails.)
 _PROVIDED_LAYER = ("provided ReLU/tanh layer of a capstone of chapters 3-5, run in the grading kernel "
                    "without torch (hide_oracle); the book derives the same formulas")
 ACCEPTED_FORMULAS = {
@@ -237,8 +237,6 @@ ACCEPTED_FORMULAS = {
     ("autograder/initialization/checks.py", "tanh_derivative"): "_numpy_pair's tanh backward: " + _PROVIDED_LAYER,
     ("autograder/hyperparameters/training.py", "relu_maximum"): "the provided MLP's forward: " + _PROVIDED_LAYER,
     ("autograder/hyperparameters/training.py", "relu_mask"): "the provided MLP's backward: " + _PROVIDED_LAYER,
-    ("autograder/normalization/checks.py", "relu_maximum"): "the BN+ReLU capstone layer's forward: " + _PROVIDED_LAYER,
-    ("autograder/normalization/checks.py", "relu_mask"): "the BN+ReLU capstone layer's backward: " + _PROVIDED_LAYER,
     ("autograder/preprocessing/checks.py", "relu_maximum"):
         "np.sqrt(np.maximum(eigenvalues, 0) + eps): eigenvalues that rounding made slightly negative "
         "clamped at 0 before a square root (the notebook asks for it), not an activation",
