@@ -60,7 +60,7 @@ def cmd_grade(args):
     sandboxed = course.config.ResilientExecute.sandbox
     print(f"kernels: {'sandboxed (bubblewrap: read-only, no network)' if sandboxed else 'NOT sandboxed'}, "
           f"timeout {course.timeout} s per cell")
-    scheduler = getattr(args, "scheduler", None)
+    scheduler = getattr(args, "scheduler", None) or pipeline.configured_scheduler()
     print(f"grading on {'the Dask cluster at ' + scheduler if scheduler else f'{args.jobs} local worker process(es)'}"
           f"{'' if getattr(args, 'force', True) else '; unchanged submissions keep their grades (--force: regrade all)'}")
     start = time.perf_counter()
@@ -178,7 +178,8 @@ def build_parser():
         p.add_argument("--jobs", "-j", type=int, default=1,
                        help="local Dask worker processes: students graded at once (default: %(default)s)")
         p.add_argument("--scheduler", metavar="tcp://HOST:8786",
-                       help="grade on the workers of this Dask scheduler instead of local processes")
+                       help="grade on the workers of this Dask scheduler instead of local processes "
+                            "(default: Dask's scheduler-address setting, DASK_SCHEDULER_ADDRESS, if set)")
         p.add_argument("--force", action="store_true",
                        help="regrade every submission (default: only those changed since their last grade)")
         p.add_argument("--no-sandbox", dest="sandbox", action="store_false", default="auto",

@@ -291,8 +291,9 @@ def grade(course, assignment, students=None, progress=True, jobs=1, scheduler=No
     graded regardless.
 
     The autograding itself runs on the workers of a Dask cluster (autograder/cluster.py):
-    the scheduler at ``scheduler`` (``tcp://host:8786``), or a local cluster of ``jobs``
-    worker processes started for this call. Workers return each student's autograded
+    the scheduler at ``scheduler`` (``tcp://host:8786``; without it, Dask's own
+    ``scheduler-address`` setting, e.g. ``DASK_SCHEDULER_ADDRESS``, as ``distributed.Client()``
+    reads it), or a local cluster of ``jobs`` worker processes started for this call. Workers return each student's autograded
     notebook and scores; only this process writes the gradebook, one student at a time,
     as results arrive (nbgrader's own SaveAutoGrades and AssignLatePenalties on the
     returned notebook: :class:`Recorder`). A task whose worker died is run again by Dask
@@ -307,6 +308,7 @@ def grade(course, assignment, students=None, progress=True, jobs=1, scheduler=No
     anyone then. Returns a list of Result, in the order of ``students``.
     """
     from . import cluster
+    scheduler = scheduler or configured_scheduler()
     students = students or course.students(assignment)
     notebook, source_cells = _assignment_in_gradebook(course, assignment)
     intakes = {s: _prepare(course, s, assignment, notebook, source_cells) for s in students}
@@ -351,6 +353,13 @@ def grade(course, assignment, students=None, progress=True, jobs=1, scheduler=No
         r.seconds, r.worker, note = details.get(r.student, (0.0, "", ""))
         r.flags += [note] if note else []
     return results
+
+
+def configured_scheduler():
+    """Dask's ``scheduler-address`` setting (DASK_SCHEDULER_ADDRESS, or a Dask config file), or None:
+    a standing cluster named once for every ``grade`` (and the test session's shared cluster)."""
+    import dask
+    return dask.config.get("scheduler-address", None) or None
 
 
 def _outcome(course, assignment, recorder, setup_code, job, future):

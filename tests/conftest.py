@@ -55,3 +55,39 @@ def built_book(tmp_path_factory):
     print(f"\nbook built in {time.perf_counter() - start:.0f} s, "  # shown by pytest -s
           f"{after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime:.0f} CPU s (kernels included)")
     return BuiltBook(out / "_build" / "html", run.returncode, run.stdout[-6000:] + run.stderr[-6000:], command)
+
+
+# Grading tests share one local Dask cluster (two workers, as `grade -j 2`) for the whole session:
+# every `pipeline.grade` call would otherwise start and close its own scheduler and workers (about
+# 5-10 s each, and a worker's first student pays its imports). They reach it as an instructor reaches
+# a standing cluster, through Dask's `scheduler-address` setting (pipeline.configured_scheduler).
+# Not for the tests whose subject is the cluster itself (test_cluster.py: worker counts, killed
+# workers) or what the grading processes inherit from the grader (test_redteam_kernel.py: its
+# secret environment variable and its surviving-process census need a cluster started at that time).
+SHARED_CLUSTER_MODULES = {"test_grading", "test_forgeries", "test_redteam_files", "test_report", "test_site"}
+
+
+@pytest.fixture(scope="session")
+def _shared_grading_cluster():
+    from distributed import Client
+    from autograder import cluster
+    local = cluster.local_cluster(2)
+    try:
+        with Client(local) as client:
+            client.wait_for_workers(2, timeout="120s")
+        yield local.scheduler_address
+    finally:
+        local.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_grading_cluster(request):
+    """In the modules above, `pipeline.grade` without a scheduler grades on the session's cluster
+    (module scope and autouse: the modules' own module-scoped fixtures grade whole classes)."""
+    if request.module.__name__.rsplit(".", 1)[-1] not in SHARED_CLUSTER_MODULES:
+        yield None
+        return
+    import dask
+    address = request.getfixturevalue("_shared_grading_cluster")
+    with dask.config.set({"scheduler-address": address}):
+        yield address
