@@ -388,10 +388,6 @@ class CapstoneCheck(Check):
         super().__init__(module, row)
         self.n_functions = len(row.functions)
 
-    @property
-    def name(self):
-        return self.row.name
-
     def doc(self):
         return (f"Capstone: the provided training with your {', '.join(self.row.functions)}; graded on "
                 f"{len(self.row.outcomes)} outcome(s) and on the run matching the reference run.")

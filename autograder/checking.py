@@ -529,6 +529,11 @@ class Check:
         self.module, self.row = module, row
 
     @property
+    def name(self):
+        """The function's name in the notebook (and the check's: ``checks.<name>``)."""
+        return self.row.name
+
+    @property
     def chapter(self):
         return self.module.rsplit(".", 1)[0]
 
@@ -566,6 +571,13 @@ class Check:
     def _call(self, func, name, args, case):
         result, numpy_warnings, error = call_student(func, name, args, case)
         return result, ({"error": error} if error else {"warnings": numpy_warnings[:5]})
+
+    def _call_on_inputs(self, func, case, name=None):
+        """``func(*inputs)`` on a deep copy of the case's inputs (so that what the student's code did
+        to them can be recorded): (the copies, the result, the observation)."""
+        args = copy.deepcopy(case.inputs)
+        result, observation = self._call(func, name or self.name, list(args.values()), case)
+        return args, result, observation
 
     # -- step 2: judge (grader, or the kernel in a student's own session)
 
@@ -666,8 +678,7 @@ class ForwardCheck(Check):
         return f"{self.row.name}_forward"
 
     def run_case(self, functions, case):
-        args = copy.deepcopy(case.inputs)
-        result, observation = self._call(functions[0], self.name, list(args.values()), case)
+        args, result, observation = self._call_on_inputs(functions[0], case)
         if "error" in observation:
             return observation
         out = result[0] if isinstance(result, tuple) and len(result) == 2 else result
@@ -757,8 +768,7 @@ class BackwardCheck(Check):
 
     def run_case(self, functions, case):
         forward, backward = functions
-        args = copy.deepcopy(case.inputs)
-        result, observation = self._call(forward, self.forward_name, list(args.values()), case)
+        args, result, observation = self._call_on_inputs(forward, case, self.forward_name)
         if "error" in observation:
             return observation
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], np.ndarray)):
@@ -836,13 +846,8 @@ class BackwardCheck(Check):
 class ValueCheck(Check):
     """A function returning one number, against the reference within ``row.tol``."""
 
-    @property
-    def name(self):
-        return self.row.name
-
     def run_case(self, functions, case):
-        args = copy.deepcopy(case.inputs)
-        result, observation = self._call(functions[0], self.name, list(args.values()), case)
+        args, result, observation = self._call_on_inputs(functions[0], case)
         if "error" in observation:
             return observation
         return {**observation, "value": records.encode(result), "args": records.encode(args)}

@@ -78,10 +78,6 @@ def _attempt(func, args, kwargs):
 class ExactCheck(Check):
     """``value = function(*inputs)`` equal to the reference's value, or the same exception."""
 
-    @property
-    def name(self):
-        return self.row.name
-
     def doc(self):
         return f"Check {self.name}(...) against torch (reference.{self.row.reference}): the same values, the same errors."
 
@@ -282,10 +278,6 @@ def law_mistake(id, title, advice, wrong_law, when=lambda case: True):
 
 class SamplerCheck(Check):
     """``w = sampler(shape, rng, **params)``: its law, its use of ``rng``, its orthogonality."""
-
-    @property
-    def name(self):
-        return self.row.name
 
     def doc(self):
         return (f"Check {self.name}(shape, rng, ...) against the law of torch.nn.init's {self.name}_ "

@@ -23,7 +23,6 @@ may import scikit-learn and torch), compares, and names mistakes by id as every 
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Callable, ClassVar, Sequence
 
@@ -77,10 +76,6 @@ def sign_aware(mistake, signs):
 class TransformCheck(Check):
     """``outputs = function(*inputs)`` against the reference, output by output."""
 
-    @property
-    def name(self):
-        return self.row.name
-
     def doc(self):
         returns = ", ".join(self.row.labels)
         return f"Check {self.name}(...) -> {returns} against reference.{self.row.reference}."
@@ -88,8 +83,7 @@ class TransformCheck(Check):
     # -- kernel: numpy only
 
     def run_case(self, functions, case):
-        args = copy.deepcopy(case.inputs)
-        result, observation = self._call(functions[0], self.name, list(args.values()), case)
+        args, result, observation = self._call_on_inputs(functions[0], case)
         if "error" in observation:
             return observation
         return {**observation, "result": records.encode(result), "args": records.encode(args)}

@@ -219,18 +219,13 @@ class ReturnsCheck(Check):
     """``value = function(*inputs)``: the reference's value exactly, and (for searches) the same
     trainings as the reference's (which configs, for how many epochs)."""
 
-    @property
-    def name(self):
-        return self.row.name
-
     def doc(self):
         return f"Check {self.name}(...) against reference.{self.row.reference}: the same value, the same trainings."
 
     # -- kernel
 
     def run_case(self, functions, case):
-        args = copy.deepcopy(case.inputs)
-        result, observation = self._call(functions[0], self.name, list(args.values()), case)
+        args, result, observation = self._call_on_inputs(functions[0], case)
         if "error" in observation:
             return observation
         configs = args.get("configs")
@@ -383,10 +378,6 @@ def json_digest(encoded):
 class DrawsCheck(Check):
     """A function that draws from ``rng``: its draws pass the statistical tests of their law, the
     same seed gives the same draws, numpy's global random state is untouched."""
-
-    @property
-    def name(self):
-        return self.row.name
 
     def doc(self):
         return (f"Check {self.name}(...): statistical tests of its draws at p < 1e-8 each (false alarms below "
@@ -622,10 +613,6 @@ def trial_record(trial):
 class OptunaCheck(Check):
     """``checks.capstone_optuna(objective)``: a seeded study of the student's objective (kernel),
     judged on its recorded trials and on re-runs of the training by the grader."""
-
-    @property
-    def name(self):
-        return self.row.name
 
     def doc(self):
         return (f"Capstone: a seeded Optuna study of your objective(trial) ({STUDY_TRIALS[False]} trials, TPE, "
