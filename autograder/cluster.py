@@ -166,12 +166,13 @@ def _where():
 
 
 def process_usage():
-    """This process's CPU seconds (its reaped children, the kernels, included) and peak memory
-    (its own, and its largest child's), for benchmarks (``client.run(process_usage)``)."""
+    """This process's CPU seconds (its reaped children, the kernels, included) and its own peak
+    memory, for benchmarks (``client.run(process_usage)``). No child's peak: getrusage counts a child
+    forked from the worker with the worker's pages until it execs (benchmarks/scale.py)."""
     import resource
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"cpu": own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime,
-            "peak_rss": own.ru_maxrss * 1024, "largest_child_rss": children.ru_maxrss * 1024}
+            "peak_rss": own.ru_maxrss * 1024}
 
 
 def shutdown_spares():

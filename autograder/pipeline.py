@@ -293,10 +293,10 @@ def grade(course, assignment, students=None, progress=True, jobs=1, scheduler=No
     The autograding itself runs on the workers of a Dask cluster (autograder/cluster.py):
     the scheduler at ``scheduler`` (``tcp://host:8786``; without it, Dask's own
     ``scheduler-address`` setting, e.g. ``DASK_SCHEDULER_ADDRESS``, as ``distributed.Client()``
-    reads it), or a local cluster of ``jobs`` worker processes started for this call. Workers return each student's autograded
-    notebook and scores; only this process writes the gradebook, one student at a time,
-    as results arrive (nbgrader's own SaveAutoGrades and AssignLatePenalties on the
-    returned notebook: :class:`Recorder`). A task whose worker died is run again by Dask
+    reads it), or a local cluster of ``jobs`` worker processes started for this call. Workers
+    return each student's autograded notebook and scores; only this process writes the
+    gradebook, one student at a time, as results arrive (nbgrader's own SaveAutoGrades and
+    AssignLatePenalties on the returned notebook: :class:`Recorder`). A task whose worker died is run again by Dask
     on another worker, and its student is recorded once.
 
     ``only_changed``: grade only the students whose submission (as repaired), assignment or

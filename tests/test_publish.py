@@ -161,14 +161,21 @@ def test_no_solution_model_answer_or_hidden_test_is_published(tree):
     assert not found, "published secrets (file, kind, text):\n" + "\n".join(map(str, found))
 
 
-def test_the_grep_catches_a_leak(tmp_path):
-    """A course whose book gained a page with a solution, a model answer and a hidden test, and
-    whose package gained a solutions module and a mutants module, publishes a tree the grep flags."""
+def course_copy(tmp_path, *extra):
+    """A copy of what publish reads (book, exercises, the package, the book's configuration, and
+    ``extra`` folders) in tmp_path/course, to plant things in."""
     course = tmp_path / "course"
-    for name in ("book", "exercises", "autograder", "solutions"):
+    for name in ("book", "exercises", "autograder", *extra):
         shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, course / name)
+    return course
+
+
+def test_the_grep_catches_a_leak(tmp_path):
+    """A course whose book gained a page with a solution, a model answer and a hidden test, and
+    whose package gained a solutions module and a mutants module, publishes a tree the grep flags."""
+    course = course_copy(tmp_path, "solutions")
     first = ASSIGNMENTS[0]
     kinds = secrets(first)
     solution, answer, hidden = sorted(kinds["solution"])[0], sorted(kinds["answer"] or ["-"])[0], sorted(kinds["hidden"])[0]
@@ -268,7 +275,7 @@ def test_the_formula_grep_flags_each_formula_and_not_the_look_alikes():
 
 
 def test_no_numpy_formula_of_a_graded_activation_is_published(tree):
-    found = graded_formulas(tree / "autograder", ROOT / "book")
+    found = graded_formulas(tree / "autograder", tree / "book")
     new = {key: lines for key, lines in found.items() if key not in ACCEPTED_FORMULAS}
     assert not new, "numpy formulas of graded activations (file, pattern): lines\n" + "\n".join(
         f"{key}: {lines}" for key, lines in sorted(new.items()))
@@ -278,11 +285,7 @@ def test_the_formula_grep_catches_a_planted_formula(tmp_path):
     """A course whose book gained a page computing ReLU's backward and the sigmoid's derivative in
     numpy, whose chapter package gained a module with the ELU forward, and whose capstone (accepted
     for ReLU) gained a tanh derivative, publishes a tree the grep flags, on each of the four."""
-    course = tmp_path / "course"
-    for name in ("book", "exercises", "autograder"):
-        shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, course / name)
+    course = course_copy(tmp_path)
     (course / "book" / "activations" / "cheatsheet.md").write_text(
         "# Cheat sheet\n\n```python\ndx = dout * (x > 0)\nds = s * (1 - s)\n```\n")
     (course / "autograder" / "activations" / "helpers.py").write_text(
@@ -300,11 +303,7 @@ def test_the_formula_grep_catches_a_planted_formula(tmp_path):
 
 
 def test_publish_stops_on_a_solution_marker(tmp_path):
-    course = tmp_path / "course"
-    for name in ("book", "exercises", "autograder"):
-        shutil.copytree(ROOT / name, course / name, ignore=shutil.ignore_patterns("__pycache__", "_build"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(ROOT / name, course / name)
+    course = course_copy(tmp_path)
     (course / "book" / "copied-cell.md").write_text("```python\n### BEGIN SOLUTION\nreturn x\n### END SOLUTION\n```\n")
     with pytest.raises(ValueError, match="book/copied-cell.md"):
         publish.publish(course, tmp_path / "published")

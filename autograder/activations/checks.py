@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from .. import capstone
-from ..checking import Case, Function, Layer, Mistake, Spec, build, hidden
+from ..checking import Case, Function, Layer, Mistake, Spec, _to_torch, build, hidden
 
 # ---------------------------------------------------------------- inputs
 
@@ -146,13 +146,8 @@ ELU_AT_ZERO = Mistake(
 def _prelu_dalpha(case):
     """The correct dalpha (torch.autograd, grader side): the averaged mistake divides it."""
     from . import reference
-    x, alpha, dout = (_tensor(case.inputs["x"]), _tensor(case.inputs["alpha"]), _tensor(case.dout))
+    x, alpha, dout = (_to_torch(case.inputs["x"]), _to_torch(case.inputs["alpha"]), _to_torch(case.dout))
     return reference.prelu_dalpha(x, alpha, dout).numpy()
-
-
-def _tensor(a):
-    import torch
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
 
 
 PRELU_DALPHA_NOT_SUMMED = Mistake(
@@ -176,7 +171,7 @@ def _maxout_all_ties(case):
     """The backward pass that sends dout to EVERY piece tied for the maximum (torch, grader side)."""
     from . import reference
     dx, dW, db = reference.maxout_grads_to_every_tied_piece(
-        *(_tensor(case.inputs[k]) for k in ("x", "W", "b")), _tensor(case.dout))
+        *(_to_torch(case.inputs[k]) for k in ("x", "W", "b")), _to_torch(case.dout))
     return {"dx": dx.numpy(), "dW": dW.numpy(), "db": db.numpy()}
 
 
