@@ -212,8 +212,11 @@ def test_search_finds_the_batchnorm_page_for_running_mean(site, browser):
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{site}/search.html?q=running+mean", wait_until="load")
-    page.wait_for_selector("#search-results ul.search li", timeout=30_000)
-    page.wait_for_function("() => !document.querySelector('#search-progress')?.textContent.includes('Preparing')")
+    # Sphinx appends the results one by one, 5 ms apart, and only then writes its summary:
+    # reading the list before that summary reads part of it (CI once saw 4 of the results).
+    page.wait_for_function("() => /Search finished|did not match/.test("
+                           "document.querySelector('#search-results .search-summary')?.textContent || '')",
+                           timeout=30_000)
     links = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
     context.close()
     assert any("normalization/batchnorm.html" in href for href in links), links
